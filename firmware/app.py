@@ -1,0 +1,147 @@
+"""Composition root: config -> board -> drivers -> services -> tasks -> supervisor.
+
+Never a boot loop: a bad config boots defaults plus the access point and says
+why; three unhealthy boots in a row (crashes before HEALTHY_AFTER_S) start safe
+mode, which runs only Wi-Fi (AP) and the web pages.
+"""
+import asyncio
+import gc
+import sys
+
+from firmware import board as boardmod
+from firmware import config as configmod
+from firmware.clock import Clock
+from firmware.log import Log
+from firmware.store import Store
+from firmware.supervisor import Supervisor
+
+SAFE_MODE_FLAG = "safe_mode"
+HEALTHY_AFTER_S = 60
+MAX_UNHEALTHY_BOOTS = 3
+HISTORY_CHANNELS = ("heatpump_elec", "heatpump_heat", "heatpump_flowT", "heatpump_returnT",
+                    "heatpump_outsideT", "heatpump_cop")
+
+
+class Context:
+    """What the services share; built once at boot."""
+
+    def __init__(self, cfg, config_errors, safe_mode, reset_cause):
+        self.cfg = cfg
+        self.config_errors = config_errors
+        self.safe_mode = safe_mode
+        self.reset_cause = reset_cause
+        self.clock = Clock()
+        self.log = Log(clock=self.clock.uptime_s)
+        self.store = Store(history_size=0, history_channels=())
+        self.board = boardmod.Board(cfg["pins"])
+        self.supervisor = None
+        self.wifi = None
+        self.mqtt = None
+
+
+def _flag_set():
+    try:
+        import os
+        os.stat(SAFE_MODE_FLAG)
+    except OSError:
+        return False
+    return True
+
+
+def _clear_flag():
+    import os
+    try:
+        os.remove(SAFE_MODE_FLAG)
+    except OSError:
+        pass
+
+
+def _client_id(cfg):
+    uid = boardmod.unique_id()
+    return "%s-%02x%02x%02x" % (cfg["node"], uid[-3], uid[-2], uid[-1])
+
+
+async def _guarded(ctx, name, make):
+    """Run a service; if it raises, log it and start it again after a pause.
+
+    One broken driver must not take the web pages and the other inputs down.
+    If it keeps failing, its supervisor check-ins stop and the watchdog resets.
+    """
+    while True:
+        try:
+            await make()
+            return
+        except Exception as exc:
+            ctx.log.error("%s: crashed: %r; restarting in 5 s" % (name, exc))
+            sys.print_exception(exc)
+        await asyncio.sleep(5)
+
+
+async def _healthy_after(ctx, rtcmem):
+    await asyncio.sleep(HEALTHY_AFTER_S)
+    rtcmem.update(unhealthy_boots=0)
+    ctx.log.info("boot: healthy")
+
+
+async def _run(ctx, rtcmem):
+    cfg = ctx.cfg
+    log = ctx.log
+    tasks = []
+    sup = ctx.supervisor = Supervisor(log=log)
+
+    from firmware.services.wifi import WifiService
+    ctx.wifi = WifiService(ctx.board, cfg, log, ctx.clock, boardmod.unique_id(),
+                           force_ap=ctx.safe_mode or bool(ctx.config_errors))
+    tasks.append(_guarded(ctx, "wifi", lambda: ctx.wifi.run(sup)))
+    sup.register("wifi", 30000)
+
+    from firmware.services import web
+    tasks.append(_guarded(ctx, "http", lambda: web.serve(ctx, cfg["http_port"])))
+
+    if not ctx.safe_mode:
+        if cfg["onewire"]["enabled"] and any(g >= 0 for g in cfg["pins"]["onewire"]):
+            from firmware.services.temperatures import TemperatureService
+            tasks.append(_guarded(ctx, "temperatures",
+                                  lambda: TemperatureService(ctx.board, cfg, ctx.store, log, ctx.clock).run(sup)))
+            sup.register("temperatures", cfg["interval_s"] * 3000 + 5000)
+        if cfg["mqtt"]["enabled"] and cfg["mqtt"]["host"]:
+            from firmware.services.mqtt import MqttService
+            ctx.mqtt = MqttService(cfg, ctx.store, log, _client_id(cfg), ctx.wifi)
+            tasks.append(_guarded(ctx, "mqtt", lambda: ctx.mqtt.run(sup)))
+            sup.register("mqtt", cfg["interval_s"] * 3000 + cfg["mqtt"]["connect_timeout_s"] * 1000)
+
+    tasks.append(_healthy_after(ctx, rtcmem))
+    # The watchdog starts last: once started it can never be stopped (ESP32).
+    sup.wdt = ctx.board.wdt(cfg["watchdog_s"] * 1000)
+    tasks.append(sup.run())
+    gc.collect()
+    log.info("boot: running, %d bytes free" % gc.mem_free())
+    await asyncio.gather(*tasks)
+
+
+def main():
+    cfg, errors = configmod.load()
+    from firmware.rtcmem import RtcMemory
+    rtcmem = RtcMemory(boardmod.Board({}).rtc())
+    unhealthy = rtcmem.load().get("unhealthy_boots", 0) + 1
+    rtcmem.update(unhealthy_boots=unhealthy)
+    safe = _flag_set() or unhealthy > MAX_UNHEALTHY_BOOTS
+    if _flag_set():
+        _clear_flag()  # one-shot: the next restart boots normally
+    ctx = Context(cfg, errors, safe, boardmod.reset_cause_name())
+    from firmware import version
+    ctx.log.info("boot: hpmon %s, node %s, reset cause: %s" % (version.VERSION, cfg["node"], ctx.reset_cause))
+    for err in errors:
+        ctx.log.error("config: " + err)
+    if safe:
+        why = "flag or button" if unhealthy <= MAX_UNHEALTHY_BOOTS else "%d unhealthy boots" % (unhealthy - 1)
+        ctx.log.warning("boot: SAFE MODE (%s): access point and settings only" % why)
+    try:
+        asyncio.run(_run(ctx, rtcmem))
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        # Anything that escapes is a bug: keep the trace on the console, then
+        # start over. The unhealthy-boot counter turns a crash loop into safe mode.
+        sys.print_exception(exc)
+        boardmod.reset()

@@ -1,0 +1,59 @@
+"""Reads every DS18B20 on every configured 1-Wire bus each reporting interval.
+
+Raw channels are named by ROM code (t_<romhex>), so swapping sensors never
+reshuffles names; config assigns roles (heatpump_flowT, ...) and offsets.
+"""
+import asyncio
+
+from firmware.drivers.ds18b20 import CONVERSION_MS, DS18B20Bus
+
+RESCAN_EVERY = 6  # cycles: a hot-plugged sensor appears within a minute at 10 s
+
+
+class TemperatureService:
+    def __init__(self, board, cfg, store, log, clock):
+        self.cfg = cfg["onewire"]
+        self.interval_ms = cfg["interval_s"] * 1000
+        self.store = store
+        self.log = log
+        self.clock = clock
+        self.buses = [DS18B20Bus(gpio, ow) for gpio, ow in board.onewire_buses()]
+        self.cycle = 0
+
+    def _rescan(self):
+        for bus in self.buses:
+            added, lost = bus.scan()
+            for name in added:
+                self.log.info("1-wire: sensor %s found on GPIO %d" % (name, bus.gpio))
+            for name in lost:
+                self.log.warning("1-wire: sensor %s lost from GPIO %d" % (name, bus.gpio))
+                self._publish(name, None, "sensor lost")
+
+    def _publish(self, rom, value, status):
+        offset = self.cfg["offsets"].get(rom, 0)
+        if value is not None:
+            value = value + offset
+        names = ["t_" + rom]
+        role = self.cfg["roles"].get(rom)
+        if role:
+            names.append(role)
+        for name in names:
+            if value is None:
+                self.store.mark_unknown(name, status)
+                self.store.channel(name, "°C")
+            else:
+                self.store.update(name, value, "°C", "ok", self.clock.ticks(), self.clock.wall())
+
+    async def run(self, supervisor=None):
+        while True:
+            if supervisor:
+                supervisor.checkin("temperatures")
+            if self.cycle % RESCAN_EVERY == 0:
+                self._rescan()
+            self.cycle += 1
+            started = [bus for bus in self.buses if bus.start_conversion()]
+            await asyncio.sleep_ms(CONVERSION_MS)
+            for bus in started:
+                for rom, value, status in bus.read():
+                    self._publish(rom, value, status)
+            await asyncio.sleep_ms(max(self.interval_ms - CONVERSION_MS, 100))

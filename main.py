@@ -1,0 +1,4 @@
+# hpmon: heat-pump monitor firmware. Everything lives in firmware/app.py.
+import firmware.app
+
+firmware.app.main()

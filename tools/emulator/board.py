@@ -1,0 +1,252 @@
+"""Host side of the emulated board (CPython): boots the firmware in the
+MicroPython unix port with the simulated hardware first on the path, and
+reboots it when the firmware resets or the watchdog starves.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from tools import paths
+
+# Exit codes of the simulated machine module (tools/emulator/sim/machine.py)
+EXIT_HARD_RESET = 80
+EXIT_SOFT_RESET = 81
+EXIT_WDT_RESET = 82
+_RESET_CAUSE = {EXIT_HARD_RESET: 2, EXIT_SOFT_RESET: 5, EXIT_WDT_RESET: 3}
+WDT_GRACE_MS = 1000
+
+
+def parse_heap(text):
+    """'150K' / '2M' / '96000' -> the string micropython -X heapsize= takes."""
+    text = str(text).strip().upper()
+    if not text or not (text[:-1] if text[-1] in "KM" else text).isdigit():
+        raise ValueError("heap size like 150K or 2M expected, got %r" % text)
+    return text
+
+
+def default_firmware_dir():
+    """build/ when it has been built (what goes on the board), else the sources."""
+    if os.path.exists(os.path.join(paths.BUILD_DIR, "main.py")):
+        return paths.BUILD_DIR
+    return paths.ROOT
+
+
+class EmulatedBoard:
+    """One emulated ESP32. start() boots it; stop() cuts the power."""
+
+    def __init__(self, scenario, state_dir, http_port=8080, mqtt_host="127.0.0.1", mqtt_port=1883,
+                 heap="2M", firmware_dir=None, flash_dir=None, speed=1, serial=None,
+                 config_overrides=None, output=None, echo=True):
+        self.scenario_path = os.path.abspath(scenario)
+        with open(self.scenario_path) as f:
+            self.scenario = json.load(f)
+        self.state_dir = os.path.abspath(state_dir)
+        self.flash_dir = os.path.abspath(flash_dir or os.path.join(self.state_dir, "flash"))
+        self.http_port = http_port
+        self.mqtt_host = mqtt_host
+        self.mqtt_port = mqtt_port
+        self.heap = parse_heap(heap)
+        self.firmware_dir = os.path.abspath(firmware_dir) if firmware_dir else None
+        self.speed = speed
+        self.serial = serial
+        self.config_overrides = config_overrides or {}
+        self.output = output
+        self.echo = echo
+        self.process = None
+        self.serial_process = None
+        self.boots = []          # (reset cause, exit code of the previous run)
+        self.exit_code = None
+        self._stop = False
+        self._thread = None
+        self.epoch_ms = None
+
+    # ------------------------------------------------------------ flash + config
+    def prepare(self):
+        os.makedirs(self.flash_dir, exist_ok=True)
+        os.makedirs(self.state_dir, exist_ok=True)
+        paths.ensure_umqtt()
+        self._write_config()
+        # Power-on: RTC slow memory and the watchdog do not survive a power cut.
+        for name in ("rtc_memory.bin", "wdt_deadline"):
+            try:
+                os.remove(os.path.join(self.state_dir, name))
+            except OSError:
+                pass
+        self.epoch_ms = int(time.time() * 1000)
+
+    def _write_config(self):
+        """Scenario config on first boot; the CLI's ports and broker every boot."""
+        path = os.path.join(self.flash_dir, "config.json")
+        config = None
+        if os.path.exists(path):
+            try:
+                with open(path) as f:
+                    config = json.load(f)
+            except ValueError:
+                return  # a corrupt file is part of the test: leave it for the firmware
+        if not isinstance(config, dict):
+            config = json.loads(json.dumps(self.scenario.get("config", {})))
+            networks = self.scenario.get("wifi", {}).get("networks", [])
+            if networks and "wifi" not in config:
+                config["wifi"] = {"ssid": networks[0]["ssid"], "key": networks[0].get("key", "")}
+        config["http_port"] = self.http_port
+        mqtt = config.setdefault("mqtt", {})
+        if self.mqtt_host is not None:
+            mqtt["host"] = self.mqtt_host
+            mqtt["port"] = self.mqtt_port
+        for key, value in self.config_overrides.items():
+            config[key] = value
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(config, f, indent=1)
+        os.replace(tmp, path)
+
+    # ------------------------------------------------------------ processes
+    def firmware(self):
+        if self.firmware_dir:
+            return self.firmware_dir
+        if os.path.exists(os.path.join(self.flash_dir, "main.py")):
+            return self.flash_dir  # deployed with mpremote: boot what is on the board
+        return default_firmware_dir()
+
+    def environment(self, reset_cause=1):
+        fw = self.firmware()
+        micropypath = [paths.SIM_DIR, fw, os.path.join(fw, "lib"), paths.FROZEN_DIR, ".frozen"]
+        env = dict(os.environ)
+        env.update({
+            "MICROPYPATH": ":".join(micropypath),
+            "HPMON_SCENARIO": self.scenario_path,
+            "HPMON_SIM_DIR": self.state_dir,
+            "HPMON_FIRMWARE": fw,
+            "HPMON_EPOCH_MS": str(self.epoch_ms),
+            "HPMON_RESET_CAUSE": str(reset_cause),
+            "HPMON_SPEED": str(self.speed),
+        })
+        return env
+
+    def _spawn(self, reset_cause):
+        cmd = [paths.venv_bin("micropython"), "-X", "heapsize=" + self.heap,
+               os.path.join(paths.SIM_DIR, "_sim_boot.py")]
+        self.process = subprocess.Popen(cmd, cwd=self.flash_dir, env=self.environment(reset_cause),
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+        threading.Thread(target=self._pump_output, args=(self.process,), daemon=True).start()
+
+    def _pump_output(self, process):
+        for raw in process.stdout:
+            line = raw.decode("utf-8", "replace")
+            if self.output is not None:
+                self.output.write(line)
+                self.output.flush()
+            if self.echo:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+
+    def _wdt_starved(self):
+        try:
+            with open(os.path.join(self.state_dir, "wdt_deadline")) as f:
+                deadline = int(f.read() or 0)
+        except (OSError, ValueError):
+            return False
+        return deadline and time.time() * 1000 > deadline + WDT_GRACE_MS
+
+    def _supervise(self):
+        cause = 1
+        while not self._stop:
+            self.boots.append(cause)
+            self._spawn(cause)
+            code = None
+            while code is None and not self._stop:
+                code = self.process.poll()
+                if code is None and self.serial_process is not None and self.serial_process.poll() is not None:
+                    # machine.reset() on the serial REPL (mpremote reset after a
+                    # deploy): the whole board reboots, from the files now in flash.
+                    self._log("[emulator] reset from the serial REPL: rebooting the board")
+                    self._kill(self.process)
+                    self.process.wait()
+                    self.start_serial()
+                    code = EXIT_HARD_RESET
+                if code is None and self._wdt_starved():
+                    # The watchdog fires even when the firmware never returns to
+                    # the simulated hardware (a loop that blocks the scheduler).
+                    self._log("[emulator] watchdog starved: resetting the board")
+                    self._kill(self.process)
+                    self.process.wait()
+                    code = EXIT_WDT_RESET
+                if code is None:
+                    time.sleep(0.1)
+            if self._stop:
+                break
+            try:
+                os.remove(os.path.join(self.state_dir, "wdt_deadline"))
+            except OSError:
+                pass
+            if code in _RESET_CAUSE:
+                cause = _RESET_CAUSE[code]
+                self._log("[emulator] board reset (exit %d); booting again" % code)
+                continue
+            self.exit_code = code
+            self._log("[emulator] firmware exited with code %s; the board is halted" % code)
+            break
+
+    def _log(self, text):
+        if self.output is not None:
+            self.output.write(text + "\n")
+            self.output.flush()
+        if self.echo:
+            print(text, flush=True)
+
+    @staticmethod
+    def _kill(process):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def start(self):
+        self.prepare()
+        if self.serial:
+            self.start_serial()
+        self._thread = threading.Thread(target=self._supervise, daemon=True)
+        self._thread.start()
+        return self
+
+    def start_serial(self):
+        """A virtual serial port with a MicroPython REPL on the board's flash."""
+        socat = shutil.which("socat")
+        if not socat:
+            raise SystemExit("socat is needed for --serial (apt-get install socat)")
+        micropython = paths.venv_bin("micropython")
+        env = self.environment()
+        try:
+            os.remove(self.serial)
+        except OSError:
+            pass
+        self.serial_process = subprocess.Popen(
+            [socat, "PTY,link=%s,raw,echo=0" % self.serial,
+             "EXEC:%s -i,pty,raw,echo=0,stderr,setsid,ctty" % micropython],
+            cwd=self.flash_dir, env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        for _ in range(50):
+            if os.path.exists(self.serial):
+                break
+            time.sleep(0.1)
+
+    def stop(self):
+        self._stop = True
+        for proc in (self.process, self.serial_process):
+            if proc is not None and proc.poll() is None:
+                self._kill(proc)
+                proc.wait()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def wait(self):
+        while self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout=0.5)
+        return self.exit_code
