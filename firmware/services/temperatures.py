@@ -5,7 +5,7 @@ reshuffles names; config assigns roles (heatpump_flowT, ...) and offsets.
 """
 import asyncio
 
-from firmware.drivers.ds18b20 import CONVERSION_MS, DS18B20Bus
+from firmware.drivers.ds18b20 import DS18B20Bus
 
 RESCAN_EVERY = 6  # cycles: a hot-plugged sensor appears within a minute at 10 s
 
@@ -52,8 +52,9 @@ class TemperatureService:
                 self._rescan()
             self.cycle += 1
             started = [bus for bus in self.buses if bus.start_conversion()]
-            await asyncio.sleep_ms(CONVERSION_MS)
+            wait_ms = max([bus.conversion_ms() for bus in started] or [0])
+            await asyncio.sleep_ms(wait_ms)
             for bus in started:
                 for rom, value, status in bus.read():
                     self._publish(rom, value, status)
-            await asyncio.sleep_ms(max(self.interval_ms - CONVERSION_MS, 100))
+            await asyncio.sleep_ms(max(self.interval_ms - wait_ms, 100))

@@ -23,7 +23,11 @@ def board(broker):
 
 
 def test_api_state_reports_every_sensor_with_units(board):
-    state = wait_state(board.http_port, lambda s: len(s["channels"]) >= 8)
+    def all_read_with_time(s):
+        chans = s["channels"]
+        return all(chans.get("t_" + rom, {}).get("ts") for rom in _SCENARIO["temperatures"])
+
+    state = wait_state(board.http_port, all_read_with_time, timeout=40)
     assert state["node"] == "hpmon"
     assert state["version"]
     assert state["config_errors"] == []

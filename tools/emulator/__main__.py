@@ -30,7 +30,8 @@ def main(argv=None):
                           mqtt_port=args.mqtt_port, heap=args.heap, firmware_dir=args.firmware,
                           flash_dir=args.flash, serial=args.serial)
     board.start()
-    print("[emulator] firmware: %s, heap %s, flash %s" % (board.firmware(), board.heap, board.flash_dir), flush=True)
+    print("[emulator] firmware: %s, heap %s (%d bytes), flash %s"
+          % (board.firmware(), args.heap, board.heap, board.flash_dir), flush=True)
     print("[emulator] dashboard: http://127.0.0.1:%d/  (API: /api/state)" % args.http_port, flush=True)
     if args.mqtt_host:
         print("[emulator] watch MQTT: mosquitto_sub -h %s -p %d -v -t 'emon/#' -t 'hpmon/#'"

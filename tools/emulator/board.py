@@ -21,12 +21,19 @@ _RESET_CAUSE = {EXIT_HARD_RESET: 2, EXIT_SOFT_RESET: 5, EXIT_WDT_RESET: 3}
 WDT_GRACE_MS = 1000
 
 
+# Extra heap granted for the simulated hardware's own code and data; the
+# board's _sim_boot fills what the simulator does not use with a ballast block.
+SIM_HEAP_ALLOWANCE = 256 * 1024
+
+
 def parse_heap(text):
-    """'150K' / '2M' / '96000' -> the string micropython -X heapsize= takes."""
+    """'150K' / '2M' / '96000' -> bytes."""
     text = str(text).strip().upper()
-    if not text or not (text[:-1] if text[-1] in "KM" else text).isdigit():
+    scale = {"K": 1024, "M": 1024 * 1024}.get(text[-1:], 1)
+    digits = text[:-1] if scale > 1 else text
+    if not digits.isdigit():
         raise ValueError("heap size like 150K or 2M expected, got %r" % text)
-    return text
+    return int(digits) * scale
 
 
 def default_firmware_dir():
@@ -126,11 +133,12 @@ class EmulatedBoard:
             "HPMON_EPOCH_MS": str(self.epoch_ms),
             "HPMON_RESET_CAUSE": str(reset_cause),
             "HPMON_SPEED": str(self.speed),
+            "HPMON_HEAP_TARGET": str(self.heap),
         })
         return env
 
     def _spawn(self, reset_cause):
-        cmd = [paths.venv_bin("micropython"), "-X", "heapsize=" + self.heap,
+        cmd = [paths.venv_bin("micropython"), "-X", "heapsize=%d" % (self.heap + SIM_HEAP_ALLOWANCE),
                os.path.join(paths.SIM_DIR, "_sim_boot.py")]
         self.process = subprocess.Popen(cmd, cwd=self.flash_dir, env=self.environment(reset_cause),
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
