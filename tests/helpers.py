@@ -11,6 +11,7 @@ import urllib.request
 
 import paho.mqtt.client as mqtt
 
+from tools import paths
 from tools.emulator.board import EmulatedBoard
 
 
@@ -142,3 +143,14 @@ def write_scenario(path, base, **changes):
     with open(path, "w") as f:
         json.dump(scenario, f)
     return path
+
+
+def truth(board, path, wall_s):
+    """The scenario's value of path at a wall-clock time, as the simulator computes it."""
+    import sys
+    if paths.SIM_DIR not in sys.path:
+        sys.path.append(paths.SIM_DIR)
+    import simworld
+    world = simworld.World(board.scenario)
+    track = world._track(path)
+    return track.value(wall_s - board.epoch_ms / 1000.0)

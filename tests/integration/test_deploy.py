@@ -20,7 +20,7 @@ def test_make_deploy_to_the_emulated_board_then_boot_from_flash():
         assert board.firmware() != board.flash_dir  # nothing deployed yet
         config = os.path.join(state_dir, "deploy-config.json")
         with open(config, "w") as f:
-            f.write('{"node": "deployed", "http_port": %d, "mqtt": {"enabled": false}}' % board.http_port)
+            f.write('{"node": "deployed", "mqtt": {"enabled": false}}')
         result = subprocess.run(["make", "--no-print-directory", "deploy", "PORT=" + tty, "CONFIG=" + config],
                                 cwd=paths.ROOT, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stdout + result.stderr

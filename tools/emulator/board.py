@@ -87,7 +87,7 @@ class EmulatedBoard:
         self.epoch_ms = int(time.time() * 1000)
 
     def _write_config(self):
-        """Scenario config on first boot; the CLI's ports and broker every boot."""
+        """Scenario config on first boot; the CLI's broker every boot."""
         path = os.path.join(self.flash_dir, "config.json")
         config = None
         if os.path.exists(path):
@@ -101,7 +101,6 @@ class EmulatedBoard:
             networks = self.scenario.get("wifi", {}).get("networks", [])
             if networks and "wifi" not in config:
                 config["wifi"] = {"ssid": networks[0]["ssid"], "key": networks[0].get("key", "")}
-        config["http_port"] = self.http_port
         mqtt = config.setdefault("mqtt", {})
         if self.mqtt_host is not None:
             mqtt["host"] = self.mqtt_host
@@ -134,6 +133,8 @@ class EmulatedBoard:
             "HPMON_RESET_CAUSE": str(reset_cause),
             "HPMON_SPEED": str(self.speed),
             "HPMON_HEAP_TARGET": str(self.heap),
+            # the board's web server (port 80) appears on the host's http_port
+            "HPMON_PORT_MAP": "80:%d" % self.http_port,
         })
         return env
 

@@ -17,7 +17,7 @@ _base = gc.mem_alloc()
 import simworld  # noqa: E402
 
 _world = simworld.world()
-for _name in ("machine", "network", "esp32", "ntptime", "sim_analog", "sim_waveforms",
+for _name in ("socket", "machine", "network", "esp32", "ntptime", "sim_analog", "sim_waveforms",
               "_onewire", "onewire", "ds18x20", "sim_onewire_bus"):
     try:
         __import__(_name)

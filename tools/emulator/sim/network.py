@@ -45,6 +45,11 @@ def _wifi_active():
     return any(w._active for w in _interfaces.values())
 
 
+def _station_online():
+    sta = _interfaces.get(STA_IF)
+    return sta is not None and sta.isconnected()
+
+
 def _networks():
     return simworld.world().scenario.get("wifi", {}).get("networks", [])
 
