@@ -35,6 +35,7 @@ class Context:
         self.store = Store(history_size=0, history_channels=())
         self.board = boardmod.Board(cfg["pins"])
         self.supervisor = None
+        self.services = {}
         self.wifi = None
         self.mqtt = None
 
@@ -83,6 +84,19 @@ async def _healthy_after(ctx, rtcmem):
     ctx.log.info("boot: healthy")
 
 
+def _start_service(ctx, tasks, name, module, cls):
+    """Import an input service only now that config uses it (heap on a WROOM-32).
+
+    A service is a class taking the Context, with run(supervisor) and
+    max_silence_ms (how long it may go without checking in).
+    """
+    service_class = getattr(__import__(module, None, None, [cls]), cls)
+    service = service_class(ctx)
+    ctx.services[name] = service
+    ctx.supervisor.register(name, service.max_silence_ms)
+    tasks.append(_guarded(ctx, name, lambda: service.run(ctx.supervisor)))
+
+
 async def _run(ctx, rtcmem):
     cfg = ctx.cfg
     log = ctx.log
@@ -99,11 +113,8 @@ async def _run(ctx, rtcmem):
     tasks.append(_guarded(ctx, "http", lambda: web.serve(ctx, cfg["http_port"])))
 
     if not ctx.safe_mode:
-        if cfg["onewire"]["enabled"] and any(g >= 0 for g in cfg["pins"]["onewire"]):
-            from firmware.services.temperatures import TemperatureService
-            tasks.append(_guarded(ctx, "temperatures",
-                                  lambda: TemperatureService(ctx.board, cfg, ctx.store, log, ctx.clock).run(sup)))
-            sup.register("temperatures", cfg["interval_s"] * 3000 + 5000)
+        for name, module, cls in configmod.input_services(cfg):
+            _start_service(ctx, tasks, name, module, cls)
         if cfg["mqtt"]["enabled"] and cfg["mqtt"]["host"]:
             from firmware.services.mqtt import MqttService
             ctx.mqtt = MqttService(cfg, ctx.store, log, _client_id(cfg), ctx.wifi)

@@ -207,6 +207,18 @@ def _is_rom(text):
     return True
 
 
+def input_services(cfg):
+    """(name, module, class) of every input service the configuration uses.
+
+    Only these modules get imported: a board without a feature never pays
+    for its code in heap.
+    """
+    out = []
+    if cfg["onewire"]["enabled"] and any(g >= 0 for g in cfg["pins"]["onewire"]):
+        out.append(("temperatures", "firmware.services.temperatures", "TemperatureService"))
+    return out
+
+
 def parse(text):
     """(config, errors) from the text of a config file; defaults when unusable."""
     errors: list = []

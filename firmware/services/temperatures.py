@@ -11,13 +11,14 @@ RESCAN_EVERY = 6  # cycles: a hot-plugged sensor appears within a minute at 10 s
 
 
 class TemperatureService:
-    def __init__(self, board, cfg, store, log, clock):
-        self.cfg = cfg["onewire"]
-        self.interval_ms = cfg["interval_s"] * 1000
-        self.store = store
-        self.log = log
-        self.clock = clock
-        self.buses = [DS18B20Bus(gpio, ow) for gpio, ow in board.onewire_buses()]
+    def __init__(self, ctx):
+        self.cfg = ctx.cfg["onewire"]
+        self.interval_ms = ctx.cfg["interval_s"] * 1000
+        self.max_silence_ms = self.interval_ms * 3 + 5000
+        self.store = ctx.store
+        self.log = ctx.log
+        self.clock = ctx.clock
+        self.buses = [DS18B20Bus(gpio, ow) for gpio, ow in ctx.board.onewire_buses()]
         self.cycle = 0
 
     def _rescan(self):
