@@ -6,7 +6,10 @@ which is the only cure for a task stuck in a driver. It also measures how late
 its own wake-ups are: the longest scheduler stall seen.
 """
 import asyncio
+import gc
 import time
+
+GC_EVERY = 10  # supervisor periods: a small, regular collection beats one long one
 
 
 class Supervisor:
@@ -18,6 +21,9 @@ class Supervisor:
         self.tasks = {}
         self.longest_stall_ms = 0
         self.starving = None
+        self.free_heap = gc.mem_free()
+        self.min_free_heap = self.free_heap
+        self._ticks = GC_EVERY - 1  # measure on the first period
 
     def register(self, name, max_silence_ms):
         self.tasks[name] = [max_silence_ms, time.ticks_ms()]
@@ -32,6 +38,13 @@ class Supervisor:
         return [name for name, (limit, last) in self.tasks.items()
                 if time.ticks_diff(now, last) > limit]
 
+    def measure_heap(self):
+        """Free heap after a collection: what is really left, not garbage."""
+        gc.collect()
+        self.free_heap = gc.mem_free()
+        if self.free_heap < self.min_free_heap:
+            self.min_free_heap = self.free_heap
+
     async def run(self):
         expected = time.ticks_add(time.ticks_ms(), self.PERIOD_MS)
         while True:
@@ -40,7 +53,10 @@ class Supervisor:
             late = time.ticks_diff(now, expected)
             if late > self.longest_stall_ms:
                 self.longest_stall_ms = late
-            expected = time.ticks_add(now, self.PERIOD_MS)
+            self._ticks += 1
+            if self._ticks % GC_EVERY == 0:
+                self.measure_heap()
+            expected = time.ticks_add(time.ticks_ms(), self.PERIOD_MS)
             silent = self.silent_tasks(now)
             if silent:
                 if self.starving != silent and self.log:
