@@ -1,0 +1,262 @@
+"""One local day of analytics (pure): integer accumulators, the daily record, its 84-byte
+encoding, the JSON summary, and a date-indexed ring of records (>= 60 days).
+
+Accumulators hold exact integer sums as (Wh, J) pairs: every interval's energy arrives as whole
+joules (the caller carries sub-joule remainders), so nothing is rounded until a record is made.
+Heat-weighted temperatures are sums of J x 0.1 K in the same pairs, divided at the end.
+
+Flash layout of the ring (the file or NVS I/O is the caller's): an 8-byte header (b"HPD1",
+slot count, record size) then `n` fixed slots; day d lives in slot d % n, so closing a day
+rewrites one 84-byte slot. Each record ends with a CRC-16 check so an erased or torn slot
+reads as empty. Dates are days since 2020-01-01 (u16, good to 2199).
+"""
+import struct
+
+from micropython import const
+
+from firmware.analytics_tz import date_str
+
+# Accumulator categories: energies in J, weighted temperatures in J*0.1K.
+C_ELEC = const(0)  # all elec (negative readings count as 0)
+C_HEAT = const(1)  # net heat (defrost and other negative heat subtract)
+C_ELEC_RUN = const(2)  # elec while elec >= starting power
+C_HEAT_RUN = const(3)  # net heat while elec >= starting power
+C_ELEC_DHW = const(4)  # elec while the DHW signal is set
+C_HEAT_DHW = const(5)  # net heat while the DHW signal is set
+C_DEFROST = const(6)  # -heat while heat < 0 and the compressor is on
+C_IDEAL = const(7)  # elec x Carnot COP while running with flow and outside temperatures
+C_HEAT_CARNOT = const(8)  # net heat over the same readings as C_IDEAL
+C_HEAT_W = const(9)  # heat > 0 with flow and return temperatures: the weight
+C_FLOW_W = const(10)  # weight x flowT
+C_DT_W = const(11)  # weight x (flowT - returnT)
+C_OUT_W = const(12)  # weight x outsideT (only readings with an outside temperature)
+C_OUT_BASE = const(13)  # weight of C_OUT_W
+NCAT = const(14)
+
+EPOCH_DAY = 18262  # 2020-01-01 in days since 1970-01-01
+_JWH = const(3600)
+
+FIELDS = ("date", "day_min", "elec_wh", "heat_wh", "elec_run_wh", "heat_run_wh",
+          "elec_dhw_wh", "heat_dhw_wh", "defrost_wh", "ideal_wh", "heat_carnot_wh",
+          "heat_w_wh", "flow_ct", "dt_ct", "out_ct", "starts", "defrosts", "run_s",
+          "valid_elec_s", "valid_heat_s", "cum_elec_wh", "cum_heat_wh", "cum_elec_run_wh",
+          "cum_heat_run_wh")
+_FMT = "<HHIiIiIiIIiIhhhHHIIIIiIi"
+SIZE = struct.calcsize(_FMT) + 2  # + CRC-16
+NO_TEMP = -32768  # flow_ct/dt_ct/out_ct when there was no weight
+_LIMITS = {"H": (0, 0xFFFF), "h": (-0x8000, 0x7FFF), "I": (0, 0xFFFFFFFF),
+           "i": (-0x80000000, 0x7FFFFFFF)}
+R_DATE = const(0)
+R_DAY_MIN = const(1)
+R_ELEC = const(2)
+R_HEAT = const(3)
+R_ELEC_RUN = const(4)
+R_HEAT_RUN = const(5)
+R_CUM = const(20)  # cum_elec, cum_heat, cum_elec_run, cum_heat_run follow
+
+# record fields 2..11 come from these categories
+_REC_CATS = (C_ELEC, C_HEAT, C_ELEC_RUN, C_HEAT_RUN, C_ELEC_DHW, C_HEAT_DHW, C_DEFROST,
+             C_IDEAL, C_HEAT_CARNOT, C_HEAT_W)
+
+
+class DayError(ValueError):
+    pass
+
+
+def _crc16(buf, n):
+    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) of buf[:n]: catches the 0x00 <-> 0xFF
+    flips of erased flash that a mod-255 Fletcher sum misses."""
+    crc = 0xFFFF
+    for i in range(n):
+        crc ^= buf[i] << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+def encode(rec):
+    """Record tuple -> SIZE bytes. Checks every field: MicroPython's struct.pack truncates
+    out-of-range ints silently."""
+    if len(rec) != len(FIELDS):
+        raise DayError("record has %d fields" % len(rec))
+    for i in range(len(rec)):
+        lo, hi = _LIMITS[_FMT[i + 1]]
+        v = rec[i]
+        if not isinstance(v, int) or not lo <= v <= hi:
+            raise DayError("%s out of range: %r" % (FIELDS[i], v))
+    body = struct.pack(_FMT, *rec)
+    return body + struct.pack("<H", _crc16(body, len(body)))
+
+
+def decode(buf, offset=0):
+    """SIZE bytes -> record tuple, or None for an empty/torn slot."""
+    if len(buf) - offset < SIZE:
+        return None
+    n = SIZE - 2
+    body = bytes(buf[offset:offset + n])
+    if struct.unpack_from("<H", buf, offset + n)[0] != _crc16(body, n):
+        return None
+    return struct.unpack(_FMT, body)
+
+
+class DayAcc:
+    """Running sums of one local day. date: days since 2020-01-01 (None before NTP)."""
+
+    def __init__(self, date=None, day_s=86400):
+        self.date = date
+        self.day_s = day_s
+        self.wh = [0] * NCAT
+        self.j = [0] * NCAT
+        self.starts = 0
+        self.defrosts = 0
+        self.run_ms = 0
+        self.valid_elec_ms = 0
+        self.valid_heat_ms = 0
+
+    def add(self, cat, joules):
+        j = self.j[cat] + joules
+        if j >= _JWH or j < 0:
+            q = j // _JWH
+            self.wh[cat] += q
+            j -= q * _JWH
+        self.j[cat] = j
+
+    def add_wh(self, cat, wh):
+        self.wh[cat] += wh
+
+    def wh_of(self, cat):
+        """Whole Wh, rounded half up."""
+        return self.wh[cat] + (1 if self.j[cat] >= _JWH // 2 else 0)
+
+    def _ratio(self, num, den):
+        d = self.wh[den] * 1.0 + self.j[den] / _JWH
+        if d <= 0:
+            return None
+        return (self.wh[num] * 1.0 + self.j[num] / _JWH) / d
+
+    def mean_c(self, cat):
+        """Heat-weighted mean of a temperature category in degC, or None."""
+        r = self._ratio(cat, C_OUT_BASE if cat == C_OUT_W else C_HEAT_W)
+        return None if r is None else r / 10.0
+
+    def record(self, cum):
+        """The record tuple; cum = lifetime (elec, heat, elec_run, heat_run) Wh incl. today."""
+        rec = [self.date or 0, (self.day_s + 30) // 60]
+        for c in _REC_CATS:
+            rec.append(self.wh_of(c))
+        for c in (C_FLOW_W, C_DT_W, C_OUT_W):
+            m = self.mean_c(c)
+            rec.append(NO_TEMP if m is None else max(-32767, min(32767, int(round(m * 100)))))
+        rec += [self.starts, self.defrosts, self.run_ms // 1000,
+                self.valid_elec_ms // 1000, self.valid_heat_ms // 1000]
+        rec += list(cum)
+        for i in (R_ELEC, R_ELEC_RUN, 6, 8, 9, 11):
+            if rec[i] < 0:
+                rec[i] = 0
+        return tuple(rec)
+
+    @classmethod
+    def from_record(cls, rec):
+        """Continue a day from its record (sub-Wh parts restart at 0)."""
+        if rec is None or len(rec) != len(FIELDS):
+            raise DayError("bad record")
+        acc = cls(rec[R_DATE], rec[R_DAY_MIN] * 60)
+        for i, c in enumerate(_REC_CATS):
+            acc.wh[c] = rec[2 + i]
+        w = rec[11]  # heat_w_wh
+        for i, c in enumerate((C_FLOW_W, C_DT_W, C_OUT_W)):
+            ct = rec[12 + i]
+            if ct != NO_TEMP:
+                acc.add(c, ct * w * 360)  # 0.01 K * Wh -> 0.1 K * J
+        if rec[14] != NO_TEMP:
+            acc.wh[C_OUT_BASE] = w
+        acc.starts = rec[15]
+        acc.defrosts = rec[16]
+        acc.run_ms = rec[17] * 1000
+        acc.valid_elec_ms = rec[18] * 1000
+        acc.valid_heat_ms = rec[19] * 1000
+        return acc
+
+
+def _c(v):
+    return None if v == NO_TEMP else v / 100.0
+
+
+def _pct(num, den, digits=1):
+    return None if den <= 0 else round(100.0 * num / den, digits)
+
+
+def _cop(heat, elec):
+    return None if elec <= 0 else round(heat / elec, 2)
+
+
+def summary(rec):
+    """JSON-able dict of a record: the daily summary message published at midnight."""
+    r = rec
+    day_s = r[R_DAY_MIN] * 60
+    elec, heat, erun, hrun = r[R_ELEC], r[R_HEAT], r[R_ELEC_RUN], r[R_HEAT_RUN]
+    edhw, hdhw = r[6], r[7]
+    return {
+        "date": date_str(r[R_DATE] + EPOCH_DAY),
+        "hours": round(day_s / 3600.0, 2),
+        "elec_wh": elec, "heat_wh": heat, "cop": _cop(heat, elec),
+        "elec_run_wh": erun, "heat_run_wh": hrun, "running_cop": _cop(hrun, erun),
+        "standby_wh": max(0, elec - erun),
+        "elec_dhw_wh": edhw, "heat_dhw_wh": hdhw, "dhw_cop": _cop(hdhw, edhw),
+        "space_cop": _cop(heat - hdhw, elec - edhw),
+        "starts": r[15], "defrosts": r[16], "defrost_wh": r[8], "run_s": r[17],
+        "cycle_s": r[17] // r[15] if r[15] else None,
+        "flowT": _c(r[12]), "dT": _c(r[13]), "outsideT": _c(r[14]),
+        "carnot_pct": _pct(r[10], r[9]),
+        "quality_elec": _pct(r[18], day_s), "quality_heat": _pct(r[19], day_s),
+    }
+
+
+MAGIC = b"HPD1"
+HEADER_SIZE = 8
+
+
+def slot_offset(date, n):
+    """Byte offset of a date's slot in a ring of n slots."""
+    return HEADER_SIZE + (date % n) * SIZE
+
+
+def header(n):
+    return MAGIC + struct.pack("<HH", n, SIZE)
+
+
+class DailyRing:
+    """n daily records in one bytearray (HEADER_SIZE + n * SIZE bytes), the flash image."""
+
+    def __init__(self, n=64):
+        if n < 1:
+            raise DayError("ring size")
+        self.n = n
+        self.buf = bytearray(HEADER_SIZE + n * SIZE)
+        self.buf[:HEADER_SIZE] = header(n)
+
+    def load(self, data):
+        """Adopt a flash image; False (ring left empty) if the header does not match."""
+        if len(data) != len(self.buf) or bytes(data[:HEADER_SIZE]) != header(self.n):
+            return False
+        self.buf[:] = data
+        return True
+
+    def put(self, rec):
+        off = slot_offset(rec[R_DATE], self.n)
+        self.buf[off:off + SIZE] = encode(rec)
+        return off
+
+    def get(self, date):
+        rec = decode(self.buf, slot_offset(date, self.n))
+        return rec if rec is not None and rec[R_DATE] == date else None
+
+    def records(self):
+        """All valid records, oldest first."""
+        out = []
+        for i in range(self.n):
+            rec = decode(self.buf, HEADER_SIZE + i * SIZE)
+            if rec is not None and rec[R_DATE] % self.n == i:
+                out.append(rec)
+        out.sort(key=lambda r: r[R_DATE])
+        return out
