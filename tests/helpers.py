@@ -115,8 +115,26 @@ def wait_state(port, predicate, timeout=30.0):
     raise AssertionError("condition not met within %.0f s; last state: %s" % (timeout, json.dumps(state)[:2000]))
 
 
+_SESSION_BUILD = []
+
+
+def session_build():
+    """This test session's own mpy-cross build of the working tree.
+
+    Tests boot this, not build/, so a `make build` running elsewhere (another
+    terminal, another test run) can never swap files under a booting board.
+    """
+    if not _SESSION_BUILD:
+        from tools.build import build
+        out = os.path.join(tempfile.mkdtemp(prefix="hpmon-build-"), "build")
+        build(out, update_repo_lib=False)
+        _SESSION_BUILD.append(out)
+    return _SESSION_BUILD[0]
+
+
 def start_board(scenario, broker_port=None, heap="2M", state_dir=None, **kw):
     http_port = free_port()
+    kw.setdefault("firmware_dir", session_build())
     state_dir = state_dir or tempfile.mkdtemp(prefix="hpmon-board-")
     log = open(os.path.join(state_dir, "console.log"), "a")
     board = EmulatedBoard(scenario, state_dir, http_port=http_port,

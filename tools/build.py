@@ -5,10 +5,12 @@ main.py as source (the ESP32 runs only those names as .py), firmware/**.mpy,
 and lib/ (Microdot as .mpy, also written to the repo's lib/ for running from
 source). Fails on anything MicroPython cannot compile.
 """
+import argparse
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 from tools import paths
 
@@ -51,19 +53,42 @@ def build_microdot(lib_dir):
     return len(MICRODOT_FILES)
 
 
-def main():
-    out = paths.BUILD_DIR
-    shutil.rmtree(out, ignore_errors=True)
-    os.makedirs(out)
-    lib = os.path.join(paths.ROOT, "lib")
-    shutil.rmtree(os.path.join(lib, "microdot"), ignore_errors=True)
-    n_fw = build_firmware(out)
-    n_lib = build_microdot(lib)
-    shutil.copytree(lib, os.path.join(out, "lib"), ignore=shutil.ignore_patterns(".gitkeep", "README*"))
+def build(out=paths.BUILD_DIR, update_repo_lib=True):
+    """Build into a fresh folder, then swap it in: a board (or a test) booting
+    from `out` never sees a half-written build."""
+    out = os.path.abspath(out)
+    parent = os.path.dirname(out)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".build-", dir=parent)
+    try:
+        n_fw = build_firmware(staging)
+        n_lib = build_microdot(os.path.join(staging, "lib"))
+        if update_repo_lib:
+            repo_lib = os.path.join(paths.ROOT, "lib", "microdot")
+            shutil.rmtree(repo_lib, ignore_errors=True)
+            shutil.copytree(os.path.join(staging, "lib", "microdot"), repo_lib)
+        old = None
+        if os.path.exists(out):
+            old = tempfile.mkdtemp(prefix=".old-build-", dir=parent)
+            os.rename(out, os.path.join(old, "build"))
+        os.rename(staging, out)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     size = 0
     for dirpath, _dirs, files in os.walk(out):
         size += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
     print("build: %d firmware modules, %d library modules, %d bytes in %s" % (n_fw, n_lib, size, out))
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tools.build", description=__doc__)
+    parser.add_argument("--out", default=paths.BUILD_DIR, help="output folder (default build/)")
+    args = parser.parse_args(argv)
+    build(args.out, update_repo_lib=os.path.abspath(args.out) == paths.BUILD_DIR)
 
 
 if __name__ == "__main__":

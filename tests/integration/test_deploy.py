@@ -15,7 +15,8 @@ DEFAULT = os.path.join(paths.ROOT, "scenarios", "default.json")
 def test_make_deploy_to_the_emulated_board_then_boot_from_flash():
     state_dir = tempfile.mkdtemp(prefix="hpmon-deploy-")
     tty = os.path.join(state_dir, "ttyEMU")
-    board = start_board(DEFAULT, state_dir=state_dir, serial=tty)
+    # firmware_dir=None: boot what is in flash once something is deployed there
+    board = start_board(DEFAULT, state_dir=state_dir, serial=tty, firmware_dir=None)
     try:
         assert board.firmware() != board.flash_dir  # nothing deployed yet
         config = os.path.join(state_dir, "deploy-config.json")
