@@ -1,5 +1,6 @@
-"""One local day of analytics (pure): integer accumulators, the daily record, its 84-byte
-encoding, the JSON summary, and a date-indexed ring of records (>= 60 days).
+"""One local day of analytics (pure): integer accumulators, the daily record and its 84-byte
+encoding (the field names, the JSON summary and a ring image class are in analytics_summary,
+loaded only at midnight and boot: heap on a WROOM-32).
 
 Accumulators hold exact integer sums as (Wh, J) pairs: every interval's energy arrives as whole
 joules (the caller carries sub-joule remainders), so nothing is rounded until a record is made.
@@ -13,8 +14,6 @@ reads as empty. Dates are days since 2020-01-01 (u16, good to 2199).
 import struct
 
 from micropython import const
-
-from firmware.analytics_tz import date_str
 
 # Accumulator categories: energies in J, weighted temperatures in J*0.1K.
 C_ELEC = const(0)  # all elec (negative readings count as 0)
@@ -36,12 +35,8 @@ NCAT = const(14)
 EPOCH_DAY = 18262  # 2020-01-01 in days since 1970-01-01
 _JWH = const(3600)
 
-FIELDS = ("date", "day_min", "elec_wh", "heat_wh", "elec_run_wh", "heat_run_wh",
-          "elec_dhw_wh", "heat_dhw_wh", "defrost_wh", "ideal_wh", "heat_carnot_wh",
-          "heat_w_wh", "flow_ct", "dt_ct", "out_ct", "starts", "defrosts", "run_s",
-          "valid_elec_s", "valid_heat_s", "cum_elec_wh", "cum_heat_wh", "cum_elec_run_wh",
-          "cum_heat_run_wh")
-_FMT = "<HHIiIiIiIIiIhhhHHIIIIiIi"
+_FMT = "<HHIiIiIiIIiIhhhHHIIIIiIi"  # field names: analytics_summary.FIELDS
+NFIELDS = len(_FMT) - 1
 SIZE = struct.calcsize(_FMT) + 2  # + CRC-16
 NO_TEMP = -32768  # flow_ct/dt_ct/out_ct when there was no weight
 _LIMITS = {"H": (0, 0xFFFF), "h": (-0x8000, 0x7FFF), "I": (0, 0xFFFFFFFF),
@@ -77,13 +72,13 @@ def _crc16(buf, n):
 def encode(rec):
     """Record tuple -> SIZE bytes. Checks every field: MicroPython's struct.pack truncates
     out-of-range ints silently."""
-    if len(rec) != len(FIELDS):
+    if len(rec) != NFIELDS:
         raise DayError("record has %d fields" % len(rec))
-    for i in range(len(rec)):
+    for i in range(NFIELDS):
         lo, hi = _LIMITS[_FMT[i + 1]]
         v = rec[i]
         if not isinstance(v, int) or not lo <= v <= hi:
-            raise DayError("%s out of range: %r" % (FIELDS[i], v))
+            raise DayError("field %d out of range: %r (analytics_summary.FIELDS)" % (i, v))
     body = struct.pack(_FMT, *rec)
     return body + struct.pack("<H", _crc16(body, len(body)))
 
@@ -158,7 +153,7 @@ class DayAcc:
     @classmethod
     def from_record(cls, rec):
         """Continue a day from its record (sub-Wh parts restart at 0)."""
-        if rec is None or len(rec) != len(FIELDS):
+        if rec is None or len(rec) != NFIELDS:
             raise DayError("bad record")
         acc = cls(rec[R_DATE], rec[R_DAY_MIN] * 60)
         for i, c in enumerate(_REC_CATS):
@@ -178,40 +173,6 @@ class DayAcc:
         return acc
 
 
-def _c(v):
-    return None if v == NO_TEMP else v / 100.0
-
-
-def _pct(num, den, digits=1):
-    return None if den <= 0 else round(100.0 * num / den, digits)
-
-
-def _cop(heat, elec):
-    return None if elec <= 0 else round(heat / elec, 2)
-
-
-def summary(rec):
-    """JSON-able dict of a record: the daily summary message published at midnight."""
-    r = rec
-    day_s = r[R_DAY_MIN] * 60
-    elec, heat, erun, hrun = r[R_ELEC], r[R_HEAT], r[R_ELEC_RUN], r[R_HEAT_RUN]
-    edhw, hdhw = r[6], r[7]
-    return {
-        "date": date_str(r[R_DATE] + EPOCH_DAY),
-        "hours": round(day_s / 3600.0, 2),
-        "elec_wh": elec, "heat_wh": heat, "cop": _cop(heat, elec),
-        "elec_run_wh": erun, "heat_run_wh": hrun, "running_cop": _cop(hrun, erun),
-        "standby_wh": max(0, elec - erun),
-        "elec_dhw_wh": edhw, "heat_dhw_wh": hdhw, "dhw_cop": _cop(hdhw, edhw),
-        "space_cop": _cop(heat - hdhw, elec - edhw),
-        "starts": r[15], "defrosts": r[16], "defrost_wh": r[8], "run_s": r[17],
-        "cycle_s": r[17] // r[15] if r[15] else None,
-        "flowT": _c(r[12]), "dT": _c(r[13]), "outsideT": _c(r[14]),
-        "carnot_pct": _pct(r[10], r[9]),
-        "quality_elec": _pct(r[18], day_s), "quality_heat": _pct(r[19], day_s),
-    }
-
-
 MAGIC = b"HPD1"
 HEADER_SIZE = 8
 
@@ -223,40 +184,3 @@ def slot_offset(date, n):
 
 def header(n):
     return MAGIC + struct.pack("<HH", n, SIZE)
-
-
-class DailyRing:
-    """n daily records in one bytearray (HEADER_SIZE + n * SIZE bytes), the flash image."""
-
-    def __init__(self, n=64):
-        if n < 1:
-            raise DayError("ring size")
-        self.n = n
-        self.buf = bytearray(HEADER_SIZE + n * SIZE)
-        self.buf[:HEADER_SIZE] = header(n)
-
-    def load(self, data):
-        """Adopt a flash image; False (ring left empty) if the header does not match."""
-        if len(data) != len(self.buf) or bytes(data[:HEADER_SIZE]) != header(self.n):
-            return False
-        self.buf[:] = data
-        return True
-
-    def put(self, rec):
-        off = slot_offset(rec[R_DATE], self.n)
-        self.buf[off:off + SIZE] = encode(rec)
-        return off
-
-    def get(self, date):
-        rec = decode(self.buf, slot_offset(date, self.n))
-        return rec if rec is not None and rec[R_DATE] == date else None
-
-    def records(self):
-        """All valid records, oldest first."""
-        out = []
-        for i in range(self.n):
-            rec = decode(self.buf, HEADER_SIZE + i * SIZE)
-            if rec is not None and rec[R_DATE] % self.n == i:
-                out.append(rec)
-        out.sort(key=lambda r: r[R_DATE])
-        return out

@@ -56,7 +56,6 @@ from firmware.analytics_day import (
     encode,
 )
 from firmware.analytics_state import EV_DEFROST, EV_START, STATE_NAMES, StateMachine
-from firmware.analytics_tz import Tz
 
 UNIX_2020 = 1577836800
 _SNAP_TAIL = "<IBB"  # snapshot wall time (s since 2020), state, flags
@@ -86,6 +85,31 @@ CHANNELS = (
 )
 
 
+class LazyTz:
+    """The local-time rules of a POSIX TZ string, parsed (firmware/analytics_tz.py) only when
+    a day starts, at boot and at midnight: the parser is not kept in a WROOM-32's heap."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self._call("local_day", 0)  # a bad spec raises TzError (a ValueError) now, not at midnight
+
+    def _call(self, what, arg):
+        import sys
+        name = "firmware.analytics_tz"
+        loaded = name in sys.modules
+        from firmware.analytics_tz import Tz
+        out = getattr(Tz(self.spec), what)(arg)
+        if not loaded:
+            sys.modules.pop(name, None)
+        return out
+
+    def local_day(self, t):
+        return self._call("local_day", t)
+
+    def day_start(self, day):
+        return self._call("day_start", day)
+
+
 def _dk(t):
     """Temperature in 0.1 K steps (int) for the weighted sums."""
     return int(t * 10 + (0.5 if t >= 0 else -0.5))
@@ -95,7 +119,7 @@ class Analytics:
     def __init__(self, tz=None, starting_power_w=150, hysteresis_w=20, off_w=5, min_on_s=0,
                  min_off_s=60, defrost_w=200, defrost_exit_s=60, cop_tau_s=300, max_gap_s=900,
                  cond_k=2.0, evap_k=-6.0, dtcheck=None, window_days=31):
-        self.tz = tz if tz is not None else Tz("UTC0")
+        self.tz = tz if tz is not None else LazyTz("UTC0")
         self.on_w = starting_power_w
         self.max_gap_ms = max_gap_s * 1000
         self.cond_k = cond_k
@@ -133,7 +157,7 @@ class Analytics:
                           dt.get("settle_s", 900), dt.get("sample_s", 120),
                           dt.get("max_rate_k_min", 0.05), dt.get("samples", 64),
                           dt.get("min_samples", 15))
-        return cls(Tz(g("tz", "UTC0")), g("starting_power_w", 150), g("hysteresis_w", 20),
+        return cls(LazyTz(g("tz", "UTC0")), g("starting_power_w", 150), g("hysteresis_w", 20),
                    g("off_w", 5), g("min_on_s", 0), g("min_off_s", 60), g("defrost_w", 200),
                    g("defrost_exit_s", 60), g("cop_tau_s", 300), g("max_gap_s", 900),
                    g("carnot_cond_k", 2.0), g("carnot_evap_k", -6.0), dtc)

@@ -36,6 +36,7 @@ class Context:
         self.board = boardmod.Board(cfg["pins"])
         self.supervisor = None
         self.services = {}
+        self.failed = {}     # service name -> why it could not start
         self.wifi = None
         self.mqtt = None
 
@@ -84,14 +85,45 @@ async def _healthy_after(ctx, rtcmem):
     ctx.log.info("boot: healthy")
 
 
+def flush_all(ctx):
+    """Before machine.reset(): every service with unsaved state (energy totals, buffers)
+    writes it to flash now (its prepare_restart(), else flush()). Never raises."""
+    for name, service in ctx.services.items():
+        flush = getattr(service, "prepare_restart", None) or getattr(service, "flush", None)
+        if flush is None:
+            continue
+        try:
+            flush()
+        except Exception as exc:
+            try:
+                ctx.log.error("%s: flush failed: %r" % (name, exc))
+            except MemoryError:
+                pass
+
+
+async def _serve_web(ctx):
+    # Imported inside the guard: if even Microdot does not fit in the heap, the
+    # board keeps measuring (or keeps its access point up in safe mode) and
+    # retries, instead of crashing.
+    from firmware.services import web
+    await web.serve(ctx, ctx.cfg["http_port"])
+
+
 def _start_service(ctx, tasks, name, module, cls):
     """Import an input service only now that config uses it (heap on a WROOM-32).
 
     A service is a class taking the Context, with run(supervisor) and
     max_silence_ms (how long it may go without checking in).
     """
-    service_class = getattr(__import__(module, None, None, [cls]), cls)
-    service = service_class(ctx)
+    try:
+        service_class = getattr(__import__(module, None, None, [cls]), cls)
+        service = service_class(ctx)
+    except Exception as exc:  # MemoryError on a small board, a bad driver
+        # The rest of the board keeps running; the failure is on the status page.
+        gc.collect()
+        ctx.failed[name] = repr(exc)
+        ctx.log.error("%s: could not start: %r" % (name, exc))
+        return
     ctx.services[name] = service
     ctx.supervisor.register(name, service.max_silence_ms)
     tasks.append(_guarded(ctx, name, lambda: service.run(ctx.supervisor)))
@@ -109,21 +141,27 @@ async def _run(ctx, rtcmem):
     tasks.append(_guarded(ctx, "wifi", lambda: ctx.wifi.run(sup)))
     sup.register("wifi", 30000)
 
-    from firmware.services import web
-    tasks.append(_guarded(ctx, "http", lambda: web.serve(ctx, cfg["http_port"])))
+    tasks.append(_guarded(ctx, "http", lambda: _serve_web(ctx)))
 
     if not ctx.safe_mode:
+        if cfg["ssr"]["enabled"]:  # first: the output goes to its safe state at once
+            _start_service(ctx, tasks, "ssr", "firmware.services.ssr", "SsrService")
         for name, module, cls in configmod.input_services(cfg):
             _start_service(ctx, tasks, name, module, cls)
         if cfg["mqtt"]["enabled"] and cfg["mqtt"]["host"]:
             from firmware.services.mqtt import MqttService
-            ctx.mqtt = MqttService(cfg, ctx.store, log, _client_id(cfg), ctx.wifi)
+            ctx.client_id = _client_id(cfg)
+            ctx.mqtt = ctx.services["mqtt"] = MqttService(ctx)  # in services: flush_all() spills its buffer
             tasks.append(_guarded(ctx, "mqtt", lambda: ctx.mqtt.run(sup)))
-            sup.register("mqtt", cfg["interval_s"] * 3000 + cfg["mqtt"]["connect_timeout_s"] * 1000)
+            sup.register("mqtt", ctx.mqtt.max_silence_ms)
+        if cfg["emoncms"]["enabled"]:
+            _start_service(ctx, tasks, "emoncms", "firmware.services.emoncms", "EmoncmsService")
 
     tasks.append(_healthy_after(ctx, rtcmem))
     # The watchdog starts last: once started it can never be stopped (ESP32).
-    sup.wdt = ctx.board.wdt(cfg["watchdog_s"] * 1000)
+    # Not in safe mode: a recovery mode that failed must halt, not reset in a loop.
+    if not ctx.safe_mode:
+        sup.wdt = ctx.board.wdt(cfg["watchdog_s"] * 1000)
     tasks.append(sup.run())
     gc.collect()
     log.info("boot: running, %d bytes free" % gc.mem_free())
@@ -155,4 +193,15 @@ def main():
         # Anything that escapes is a bug: keep the trace on the console, then
         # start over. The unhealthy-boot counter turns a crash loop into safe mode.
         sys.print_exception(exc)
+        gc.collect()
+        try:
+            flush_all(ctx)
+        except MemoryError:
+            pass
+        if safe:
+            # Safe mode itself failed: stop here instead of looping. No watchdog
+            # runs unless it was started, the access point stays up, and the USB
+            # REPL is available to repair the board.
+            ctx.log.error("boot: safe mode failed (%r); halted at the REPL, no reset" % exc)
+            return
         boardmod.reset()

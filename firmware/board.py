@@ -79,11 +79,73 @@ class Board:
         pin = machine.Pin(gpio, machine.Pin.IN)
         return machine.Counter(0, src=pin, edge=machine.Counter.RISING, filter_ns=filter_ns)
 
+    def pulse_irq(self, handler, name="pulse", pull_up=True):
+        """Fallback for firmware without machine.Counter: handler(pin) on each falling edge.
+
+        ESP32 pin IRQs are soft (scheduled, no hard=): fine at meter pulse rates."""
+        pin = self.input(name, pull_up)
+        if pin is None:
+            return None
+        pin.irq(handler=handler, trigger=machine.Pin.IRQ_FALLING)
+        return pin
+
+    def ir_uart(self, uart_id=1, baudrate=2400, invert=True, rx_name="uart1_rx"):
+        """Receive-only UART for an optical (IR) meter port; invert: RX line inversion (INV_RX)."""
+        return self.uart(uart_id, None, rx_name, baudrate, invert=machine.UART.INV_RX if invert else 0)
+
+    def rs485(self, uart_id, baudrate, parity=None, stop=1, tx_name="uart1_tx", rx_name="uart1_rx",
+              de_name="rs485_de"):
+        """(UART, DE output pin or None) for a half-duplex RS485 transceiver (DE and /RE tied).
+
+        The ESP32 port has no RS485 UART mode, so DE is a plain output driven by the driver;
+        None when the transceiver switches direction by itself (pins.rs485_de = -1)."""
+        de = self.output(de_name, 0)
+        return self.uart(uart_id, tx_name, rx_name, baudrate, parity=parity, stop=stop), de
+
     def wdt(self, timeout_ms):
         return machine.WDT(timeout=timeout_ms)
 
     def rtc(self):
         return machine.RTC()
+
+    def nvs(self, namespace="hpmon"):
+        """esp32.NVS key-value store (the `nvs` partition; a file in the emulator)."""
+        import esp32
+        return esp32.NVS(namespace)
+
+    def gpio_input(self, gpio, pull_up=True):
+        """A digital input on a GPIO given outside the pin map (e.g. analytics.dhw_gpio)."""
+        if gpio is None or gpio < 0:
+            return None
+        if pull_up:
+            return machine.Pin(gpio, machine.Pin.IN, machine.Pin.PULL_UP)
+        return machine.Pin(gpio, machine.Pin.IN)
+
+    def rfm69_bus(self, spi_id=2, baudrate=4000000):
+        """(SPI, CS output, IRQ input) of the RFM69 (pins rfm_*), or None when not fitted.
+
+        SPI(2) is VSPI, whose IO_MUX pins are the defaults 18/19/23; other pins go
+        through the GPIO matrix. Mode 0, MSB first (RFM69 datasheet, SPI interface)."""
+        names = ("rfm_sck", "rfm_mosi", "rfm_miso", "rfm_cs", "rfm_irq")
+        gpios = [self.gpio(n) for n in names]
+        if None in gpios:
+            return None
+        sck, mosi, miso, cs, irq = gpios
+        spi = machine.SPI(spi_id, baudrate=baudrate, polarity=0, phase=0, bits=8, firstbit=machine.SPI.MSB,
+                          sck=machine.Pin(sck), mosi=machine.Pin(mosi), miso=machine.Pin(miso))
+        return spi, machine.Pin(cs, machine.Pin.OUT, value=1), machine.Pin(irq, machine.Pin.IN)
+
+    def serial_out(self, uart_id, tx_name, rx_name, baudrate, txbuf=1024):
+        """A UART for line output (Pi header / emonhub); None when its pins are not fitted.
+
+        Both pins are always given: UART1's default pins on the ESP32 port (9/10) drive
+        the SPI flash, so a UART1 without rx= would claim one of them."""
+        tx = self.gpio(tx_name)
+        rx = self.gpio(rx_name)
+        if tx is None or rx is None:
+            return None
+        return machine.UART(uart_id, baudrate=baudrate, bits=8, parity=None, stop=1, tx=tx, rx=rx,
+                            timeout=0, txbuf=txbuf, rxbuf=256)
 
     def wlan(self, access_point=False):
         import network

@@ -1,5 +1,6 @@
 """Configuration: defaults in code, `/config.json` overlay, validation, atomic save.
 
+The rules live in firmware/config_check.py, loaded only while checking.
 Pure apart from load()/save(), which take file paths. A corrupt or invalid file
 never stops the board: load() returns the defaults plus the reasons, and the
 app starts in safe mode (access point + settings) and shows them.
@@ -8,16 +9,6 @@ import json
 
 CONFIG_FILE = "config.json"
 
-# ESP32 (WROOM-32) GPIOs. 6-11 drive the SPI flash; 34-39 are input only.
-VALID_GPIOS = (0, 1, 2, 3, 4, 5, 12, 13, 14, 15, 16, 17, 18, 19, 21, 22, 23, 25, 26, 27,
-               32, 33, 34, 35, 36, 37, 38, 39)
-INPUT_ONLY_GPIOS = (34, 35, 36, 37, 38, 39)
-# ADC1 only: ADC2 cannot be read while Wi-Fi is on (ESP32 TRM §29.3; MicroPython
-# v1.26-v1.28 even return 0 silently).
-ADC1_GPIOS = (32, 33, 34, 35, 36, 37, 38, 39)
-
-ANALOG_PINS = ("vac", "ct1", "ct2", "ct3", "vfs_flow", "vfs_temp")
-OUTPUT_PINS = ("led", "ssr", "mbus_tx", "uart1_tx", "rs485_de")
 
 # Default pin map: an ESP32-WROOM-32 DevKit wired as the HeatpumpMonitor V2
 # board (hardware/pinout.md). -1 means "not fitted".
@@ -37,6 +28,14 @@ DEFAULT_PINS = {
     "uart1_tx": 27,
     "uart1_rx": 26,
     "rs485_de": 25,
+    # RFM69 radio on VSPI (issue 8); Pi header UART: -1 = UART1's (or UART2's) own pins
+    "rfm_sck": 18,
+    "rfm_miso": 19,
+    "rfm_mosi": 23,
+    "rfm_cs": 5,
+    "rfm_irq": 22,
+    "pi_tx": -1,
+    "pi_rx": -1,
     "onewire": [4, 13, 14, 15],
 }
 
@@ -55,74 +54,58 @@ def defaults():
         "interval_s": 10,
         "http_port": 80,
         "pins": _default_pins(),
-        "wifi": {"ssid": "", "key": "", "ap_after_s": 300},
+        # connectivity (issue 6): Wi-Fi, MQTT + HA discovery, emoncms, store-and-forward, SSR
+        "wifi": {"ssid": "", "key": "", "ap_after_s": 300, "ap_hold_s": 600, "button_hold_s": 3},
         "mqtt": {"enabled": True, "host": "", "port": 1883, "user": "", "password": "",
-                 "prefix": "emon", "keepalive_s": 60, "connect_timeout_s": 5},
-        "onewire": {"enabled": True, "roles": {}, "offsets": {}},
+                 "prefix": "emon", "keepalive_s": 60, "connect_timeout_s": 5, "retry_max_s": 120,
+                 "tls": False, "ca_cert": "", "commands": True},
+        "ha": {"enabled": True, "prefix": "homeassistant"},
+        "emoncms": {"enabled": False, "url": "https://emoncms.org", "apikey": "", "node": "",
+                    "timeout_s": 10, "retry_max_s": 300, "bulk_max": 30, "ca_cert": ""},
+        "forward": {"enabled": True, "ram_kb": 3, "flash_kb": 512},
+        "ssr": {"enabled": False, "safe_state": "off", "timeout_s": 0, "schedule": [], "invert": False},
+        "onewire": {"enabled": True, "roles": {}, "offsets": {}, "resolution": 12, "retries": 2},
+        # heat input (issue 4): M-Bus heat meters on UART2, VFS flow sensor, heat source mapping
+        "mbus": {"enabled": True, "baud": 2400, "timeout_ms": 0, "retries": 2, "unknown_after": 2,
+                 "max_telegrams": 8, "scan": "off", "meters": [{"address": 1}]},
+        "vfs": {"enabled": False, "flow_range": "2-40", "divider": 0.66, "zero_lpm": -1.0,
+                "samples": 16, "clip_mv": 3000},
+        "heat": {"source": "auto", "meter": "", "temperatures": "auto", "fluid": "water",
+                 "glycol_pct": 0, "flow_meter_side": "return", "diff_min_w": 300},
+        # analytics and persistent totals (issue 5): firmware/analytics_engine.py, docs/flash-wear.md
+        "analytics": {"enabled": True, "tz": "GMT0BST,M3.5.0/1,M10.5.0", "starting_power_w": 150,
+                      "hysteresis_w": 20, "off_w": 5, "min_on_s": 0, "min_off_s": 60,
+                      "defrost_w": 200, "defrost_exit_s": 60, "cop_tau_s": 300, "max_gap_s": 900,
+                      "carnot_cond_k": 2.0, "carnot_evap_k": -6.0, "dt_check": True,
+                      "dhw": "none", "dhw_channel": "heatpump_dhw", "dhw_gpio": -1,
+                      "dhw_on_above_c": 50.0, "dhw_off_below_c": 45.0},
+        "totals": {"min_change_wh": 10, "min_interval_s": 300, "snapshot_s": 900},
+        # electrical input (issue 3): CT + AC-AC, pulse/S0, Elster IrDA, Modbus SDM (firmware/services/electric.py)
+        "ct": {"enabled": True, "inputs": [1], "acac": True, "ical": [60.606, 60.606, 60.606],
+               "lead_deg": [4.2, 4.2, 4.2], "export": [False, False, False], "vratio": 460.0,
+               "vt_lead_deg": 0.0, "fallback_vrms": 240.0, "nominal_hz": 50, "uv_per_count": 0.0,
+               "bias_mv": 1650, "noise_lsb": 1.0, "burst_ms": 50, "set_us": 250, "burst_period_ms": 500},
+        "pulse": {"enabled": False, "wh_per_pulse": 1.0, "imp_per_kwh": 0, "timeout_s": 300,
+                  "min_period_ms": 40, "poll_ms": 100},
+        "irda": {"enabled": False, "invert": True, "max_jump_wh": 100, "timeout_s": 30},
+        "modbus": {"enabled": False, "model": "sdm120", "address": 1, "baudrate": 0, "parity": "none",
+                   "stop": 1, "timeout_ms": 1500, "retries": 2},
+        "elec": {"source": "auto"},
+        # wired and radio links (issue 8): emonhub serial lines, RFM69 (firmware/services/radio.py)
+        "serial_out": {"enabled": False, "uart": 1, "baud": 115200, "msg": True, "every_s": 0},
+        "radio": {"enabled": False, "format": "lpl", "freq_mhz": 433, "group": 210, "node_id": 1,
+                  "key": "89txbe4p8aik5kt3", "promiscuous": True,
+                  "emonth_nodes": [19, 20, 21, 22, 23, 24, 25, 26], "roles": {}, "stale_s": 300,
+                  "tx_enabled": False, "tx_dest": 5, "tx_every_s": 0},
         "watchdog_s": 30,
     }
 
 
-# Numeric ranges: dotted key -> (min, max)
-RANGES = {
-    "interval_s": (1, 3600),
-    "http_port": (1, 65535),
-    "wifi.ap_after_s": (10, 86400),
-    "mqtt.port": (1, 65535),
-    "mqtt.keepalive_s": (0, 3600),
-    "mqtt.connect_timeout_s": (1, 60),
-    "watchdog_s": (5, 300),
-}
+SECRETS = ("wifi.key", "mqtt.password", "emoncms.apikey", "radio.key")
 
-SECRETS = ("wifi.key", "mqtt.password")
-
-# Dict-valued settings whose keys are free (ROM codes, roles) rather than schema.
-FREE_KEYS = ("onewire.roles", "onewire.offsets")
 
 ROLES = ("heatpump_flowT", "heatpump_returnT", "heatpump_outsideT", "heatpump_roomT",
          "heatpump_dhwT", "heatpump_targetT")
-
-
-def merge(base, overlay, errors, prefix=""):
-    """Overlay onto base (in place), type-checking against the defaults."""
-    for key, value in overlay.items():
-        path = prefix + key
-        if key not in base:
-            errors.append("%s: unknown setting" % path)
-            continue
-        current = base[key]
-        if isinstance(current, dict) and path not in FREE_KEYS:
-            if not isinstance(value, dict):
-                errors.append("%s: must be an object" % path)
-                continue
-            merge(current, value, errors, path + ".")
-        elif not _same_type(current, value):
-            errors.append("%s: must be %s" % (path, _type_name(current)))
-        else:
-            base[key] = value
-    return base
-
-
-def _same_type(default, value):
-    if isinstance(default, bool) or isinstance(value, bool):
-        return isinstance(default, bool) and isinstance(value, bool)
-    if isinstance(default, float):
-        return isinstance(value, (int, float))
-    return type(default) is type(value)
-
-
-def _type_name(value):
-    if isinstance(value, bool):
-        return "true or false"
-    if isinstance(value, int):
-        return "a whole number"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
 
 
 def get(cfg, path, default=None):
@@ -134,77 +117,71 @@ def get(cfg, path, default=None):
     return node
 
 
-def validate(cfg):
-    """Human-readable errors (empty when the configuration is usable)."""
-    errors = []
-    for path, (lo, hi) in RANGES.items():
-        value = get(cfg, path)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
-            errors.append("%s: must be between %s and %s" % (path, lo, hi))
-    node = cfg.get("node")
-    if not isinstance(node, str) or not 1 <= len(node) <= 32 or not _is_name(node):
-        errors.append("node: 1-32 characters a-z, 0-9, _ or -")
-    mqtt = cfg.get("mqtt", {})
-    if mqtt.get("enabled") and len(mqtt.get("prefix", "")) == 0:
-        errors.append("mqtt.prefix: must not be empty")
-    _validate_pins(cfg.get("pins", {}), errors)
-    _validate_onewire(cfg.get("onewire", {}), errors)
-    return errors
+def mbus_active(cfg):
+    """M-Bus is on and has something to do (configured meters or a scan at boot)."""
+    mbus = cfg.get("mbus", {})
+    return bool(mbus.get("enabled")) and (bool(mbus.get("meters")) or mbus.get("scan", "off") != "off")
 
 
-def _is_name(text):
-    for ch in text:
-        if not ("a" <= ch <= "z" or "0" <= ch <= "9" or ch in "_-"):
-            return False
-    return True
+def meter_name(spec):
+    """Channel prefix of a configured meter: its name, mbus_<address> or mbus_<secondary id>."""
+    if spec.get("name"):
+        return str(spec["name"])
+    if "secondary_id" in spec:
+        return "mbus_%s" % (spec["secondary_id"],)
+    return "mbus_%d" % spec.get("address", 0)
 
 
-def _validate_pins(pins, errors):
-    used: dict = {}
-    for name, value in pins.items():
-        gpios = value if isinstance(value, list) else [value]
-        for gpio in gpios:
-            if not isinstance(gpio, int) or isinstance(gpio, bool):
-                errors.append("pins.%s: must be a GPIO number or -1" % name)
-                continue
-            if gpio == -1:
-                continue
-            if gpio not in VALID_GPIOS:
-                errors.append("pins.%s: GPIO %d does not exist or drives the flash" % (name, gpio))
-                continue
-            if name in ANALOG_PINS and gpio not in ADC1_GPIOS:
-                errors.append("pins.%s: GPIO %d is not an ADC1 pin (use 32-39)" % (name, gpio))
-            if (name in OUTPUT_PINS or name == "onewire") and gpio in INPUT_ONLY_GPIOS:
-                errors.append("pins.%s: GPIO %d is input only" % (name, gpio))
-            if gpio in used:
-                errors.append("pins.%s: GPIO %d is already used by pins.%s" % (name, gpio, used[gpio]))
-            else:
-                used[gpio] = name
-    buses = pins.get("onewire", [])
-    if isinstance(buses, list) and len(buses) > 4:
-        errors.append("pins.onewire: at most 4 buses")
+def heat_source(cfg):
+    """'mbus', 'vfs' or 'none': what feeds heatpump_heat, _heat_kwh and _flowrate.
+    'auto' picks the M-Bus meter when M-Bus is active, else the VFS when enabled."""
+    src = get(cfg, "heat.source", "auto")
+    if src != "auto":
+        return src
+    if mbus_active(cfg):
+        return "mbus"
+    if get(cfg, "vfs.enabled"):
+        return "vfs"
+    return "none"
 
 
-def _validate_onewire(ow, errors):
-    for rom, role in ow.get("roles", {}).items():
-        if not _is_rom(rom):
-            errors.append("onewire.roles: %r is not a 16-digit ROM code" % rom)
-        if role not in ROLES:
-            errors.append("onewire.roles.%s: unknown role %r" % (rom, role))
-    for rom, offset in ow.get("offsets", {}).items():
-        if not _is_rom(rom):
-            errors.append("onewire.offsets: %r is not a 16-digit ROM code" % rom)
-        elif not isinstance(offset, (int, float)) or isinstance(offset, bool) or not -10 <= offset <= 10:
-            errors.append("onewire.offsets.%s: must be between -10 and 10" % rom)
+def heat_meter(cfg):
+    """Channel prefix of the M-Bus meter that feeds heatpump_* ('' = the first one found)."""
+    name = get(cfg, "heat.meter", "")
+    if name:
+        return name
+    meters = get(cfg, "mbus.meters", [])
+    return meter_name(meters[0]) if meters else ""
 
 
-def _is_rom(text):
-    if not isinstance(text, str) or len(text) != 16:
-        return False
-    for ch in text:
-        if ch not in "0123456789abcdef":
-            return False
-    return True
+def heat_temperatures(cfg):
+    """'meter' when heatpump_flowT/returnT come from the M-Bus meter, else 'ds18b20'.
+
+    'auto': the DS18B20 roles win when either is assigned (and 1-Wire is on), so the
+    temperature service and the meter never write the same channel."""
+    choice = get(cfg, "heat.temperatures", "auto")
+    if choice != "auto":
+        return choice
+    if heat_source(cfg) != "mbus":
+        return "ds18b20"
+    if get(cfg, "onewire.enabled"):
+        for role in get(cfg, "onewire.roles", {}).values():
+            if role in ("heatpump_flowT", "heatpump_returnT"):
+                return "ds18b20"
+    return "meter"
+
+
+def elec_source(cfg):
+    """The input that feeds heatpump_elec: elec.source, or with "auto" the class-1 meter if one
+    is enabled (Modbus, IrDA, pulses, in that order), else the first CT."""
+    src = cfg["elec"]["source"]
+    if src != "auto":
+        return src
+    for name in ("modbus", "irda", "pulse"):
+        if cfg[name]["enabled"]:
+            return name
+    ct = cfg["ct"]
+    return "ct%d" % min(ct["inputs"]) if ct["enabled"] and ct["inputs"] else "none"
 
 
 def input_services(cfg):
@@ -216,24 +193,66 @@ def input_services(cfg):
     out = []
     if cfg["onewire"]["enabled"] and any(g >= 0 for g in cfg["pins"]["onewire"]):
         out.append(("temperatures", "firmware.services.temperatures", "TemperatureService"))
+    if mbus_active(cfg) and cfg["pins"].get("mbus_rx", -1) >= 0:
+        out.append(("mbus", "firmware.services.mbus", "MBusService"))
+    if cfg["vfs"]["enabled"]:
+        out.append(("heat", "firmware.services.heat", "HeatService"))
+    if cfg["ct"]["enabled"] and cfg["ct"]["inputs"]:
+        out.append(("ct", "firmware.services.electric", "CtService"))
+    if cfg["pulse"]["enabled"]:
+        out.append(("pulse", "firmware.services.electric_meters", "PulseService"))
+    if cfg["irda"]["enabled"]:
+        out.append(("irda", "firmware.services.electric_meters", "IrdaService"))
+    if cfg["modbus"]["enabled"]:
+        out.append(("modbus", "firmware.services.electric_meters", "ModbusService"))
+    if cfg["analytics"]["enabled"]:
+        # reads the other inputs from the store; persists the energy totals
+        out.append(("analytics", "firmware.services.analytics", "AnalyticsService"))
+    if cfg["radio"]["enabled"]:
+        out.append(("radio", "firmware.services.radio", "RadioService"))
+    if cfg["serial_out"]["enabled"]:
+        out.append(("serial_out", "firmware.services.serial_out", "SerialOutService"))
     return out
+
+
+def _checker():
+    from firmware import config_check
+    return config_check
+
+
+def _forget_checker():
+    """Drop the rules from the heap again (they are only needed while checking)."""
+    import sys
+    sys.modules.pop("firmware.config_check", None)
+    import firmware
+    try:
+        delattr(firmware, "config_check")
+    except AttributeError:
+        pass
+
+
+def validate(cfg):
+    """Human-readable errors (empty when the configuration is usable)."""
+    try:
+        return _checker().validate(cfg)
+    finally:
+        _forget_checker()
 
 
 def parse(text):
     """(config, errors) from the text of a config file; defaults when unusable."""
-    errors: list = []
     try:
-        overlay = json.loads(text)
-    except ValueError as exc:
-        return defaults(), ["config.json is not valid JSON (%s); using defaults" % exc]
-    if not isinstance(overlay, dict):
-        return defaults(), ["config.json must hold a JSON object; using defaults"]
-    cfg = merge(defaults(), overlay, errors)
-    errors.extend(validate(cfg))
-    if errors:
-        errors.append("config.json has errors; using defaults")
-        return defaults(), errors
-    return cfg, []
+        return _checker().parse(text)
+    finally:
+        _forget_checker()
+
+
+def merge(base, overlay, errors, prefix=""):
+    """Overlay onto base (in place), type-checking against the defaults."""
+    try:
+        return _checker().merge(base, overlay, errors, prefix)
+    finally:
+        _forget_checker()
 
 
 def load(path=CONFIG_FILE):

@@ -358,7 +358,8 @@ class PowerCalc:
     Per-CT settings are lists (or one value for all): ical (A per V at the pin), ct_lead_deg,
     skew (fraction of the set period from the V read to that CT's read). Results after compute():
     vrms, freq, ac_ok, vstatus, cycles, sets_per_cycle, window, and per CT the lists power (W),
-    va, irms (A), pf, status. A value is None when not available."""
+    va, irms (A), pf, status. A value is None when not available. v_present without ac_ok means
+    the V signal is there but the burst held no whole cycle (too short): drop it, it is not NO_AC."""
 
     def __init__(
         self,
@@ -419,6 +420,7 @@ class PowerCalc:
         self.vrms = None  # type: float | None
         self.freq = None  # type: float | None
         self.ac_ok = False
+        self.v_present = False  # V swing above min_vrms: without ac_ok the burst held no whole cycle
         self.vstatus = OK
         self.cycles = 0
         self.sets_per_cycle = None  # type: float | None
@@ -463,7 +465,8 @@ class PowerCalc:
         self.sets_per_cycle = None
         ov = self._off[0]
         vamp = (self._mx[0] - self._mn[0]) // 2
-        if self.vstatus != DISCONNECTED and vamp * self.vk * 0.70710678 >= self.min_vrms:
+        self.v_present = self.vstatus != DISCONNECTED and vamp * self.vk * 0.70710678 >= self.min_vrms
+        if self.v_present:
             self._find_window(buf, nsets, period_us, ov, vamp)
         if not self.ac_ok:
             if self.vstatus == OK:

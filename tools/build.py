@@ -16,11 +16,18 @@ from tools import paths
 
 MICRODOT_FILES = ("__init__.py", "microdot.py", "sse.py", "helpers.py")
 
+# Modules with @micropython.native/viper code: mpy-cross needs the target architecture for
+# them. The board gets <name>.mpy for the ESP32 (xtensawin); the emulated board (the x64 unix
+# port, which rejects xtensawin code) imports the twin <name>_x64.mpy instead (see the module).
+NATIVE_MODULES = ("firmware/drivers/ct_sampler_native.py",)
+NATIVE_ARCHS = (("xtensawin", ""), ("x64", "_x64"))
 
-def mpy_cross(src, dst, source_name):
+
+def mpy_cross(src, dst, source_name, march=None):
     os.makedirs(os.path.dirname(dst), exist_ok=True)
     # -O2 compiles asserts out, as for a release; nothing here relies on them.
-    result = subprocess.run([paths.venv_bin("mpy-cross"), "-O2", "-s", source_name, "-o", dst, src],
+    arch = ["-march=" + march] if march else []
+    result = subprocess.run([paths.venv_bin("mpy-cross"), "-O2", *arch, "-s", source_name, "-o", dst, src],
                             capture_output=True, text=True)
     if result.returncode != 0:
         sys.stderr.write(result.stderr or result.stdout)
@@ -35,7 +42,11 @@ def build_firmware(out):
                 continue
             src = os.path.join(dirpath, name)
             rel = os.path.relpath(src, paths.ROOT)
-            mpy_cross(src, os.path.join(out, rel[:-3] + ".mpy"), rel)
+            if rel.replace(os.sep, "/") in NATIVE_MODULES:
+                for march, suffix in NATIVE_ARCHS:
+                    mpy_cross(src, os.path.join(out, rel[:-3] + suffix + ".mpy"), rel, march)
+            else:
+                mpy_cross(src, os.path.join(out, rel[:-3] + ".mpy"), rel)
             count += 1
     for name in ("boot.py", "main.py"):
         src = os.path.join(paths.ROOT, name)

@@ -30,12 +30,26 @@ def state_document(ctx):
         "reset_cause": ctx.reset_cause,
         "safe_mode": ctx.safe_mode,
         "config_errors": ctx.config_errors,
+        "failed_services": getattr(ctx, "failed", {}),
         "channels": channels,
     }
     if ctx.wifi is not None:
         doc["wifi"] = ctx.wifi.state()
     if ctx.mqtt is not None:
         doc["mqtt"] = ctx.mqtt.state()
+    # connectivity (issue 6): emoncms, SSR, store-and-forward buffers
+    forward = {}
+    for name in ("mqtt", "emoncms", "ssr"):
+        svc = ctx.mqtt if name == "mqtt" else ctx.services.get(name)
+        if svc is None:
+            continue
+        if name != "mqtt":
+            doc[name] = svc.state()
+        buf = getattr(svc, "buffer", None)
+        if buf is not None:
+            forward[name] = buf.stats()
+    if forward:
+        doc["forward"] = forward
     return doc
 
 

@@ -8,16 +8,14 @@ from firmware.analytics_day import (
     C_HEAT_W,
     C_OUT_BASE,
     C_OUT_W,
-    FIELDS,
     NO_TEMP,
     SIZE,
-    DailyRing,
     DayAcc,
     DayError,
     decode,
     encode,
-    summary,
 )
+from firmware.analytics_summary import FIELDS, DailyRing, summary
 from firmware.analytics_tz import date_str
 
 

@@ -9,10 +9,11 @@ The day (UTC, one reading per minute, each standing for the minute before it):
   06:00-24:00 standby 20 W; the heat meter is silent 16:40-17:10 (30 readings of None)
 """
 from firmware.analytics_cop import carnot_cop
-from firmware.analytics_day import FIELDS, SIZE, summary
+from firmware.analytics_day import SIZE
 from firmware.analytics_dtcheck import DtCheck
 from firmware.analytics_engine import CHANNELS, SNAPSHOT_SIZE, Analytics
 from firmware.analytics_state import DHW, RUNNING, STANDBY
+from firmware.analytics_summary import FIELDS, summary
 from firmware.analytics_tz import Tz
 
 DAY = 20103  # 2025-01-15
@@ -262,7 +263,8 @@ def test_dt_offset_channel():
 def test_from_config():
     a = Analytics.from_config({"tz": UK, "starting_power_w": 300, "min_off_s": 0,
                                "dt_check": {"settle_s": 60}})
-    assert a.tz.dst == 3600 and a.on_w == 300 and a.sm.off_w_run == 280
+    assert a.tz.spec == UK and a.on_w == 300 and a.sm.off_w_run == 280
+    assert a.tz.day_start(a.tz.local_day(T0)) == Tz(UK).day_start(Tz(UK).local_day(T0))
     assert a.dtcheck is not None and a.dtcheck.settle_s == 60
     a.update(0, T0, 250, 800)
     assert a.values()["heatpump_starts_today"] == 0  # below the configured 300 W

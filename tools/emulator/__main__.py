@@ -21,6 +21,11 @@ def main(argv=None):
                              "(default: the flash if deployed there, else build/, else the sources)")
     parser.add_argument("--heap", default="2M", help="MicroPython heap: 150K stands in for a WROOM-32, 2M for a WROVER")
     parser.add_argument("--serial", default=None, help="create a virtual serial REPL at this path (for mpremote)")
+    parser.add_argument("--speed", type=int, default=1,
+                        help="run the board's clock N x faster than real time (default 1)")
+    parser.add_argument("--start-time", default=None,
+                        help="the board's wall time at power-on: unix seconds or ISO 8601 "
+                             "(default: scenario start_time, else now)")
     parser.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0: run until Ctrl-C)")
     args = parser.parse_args(argv)
 
@@ -28,10 +33,14 @@ def main(argv=None):
     state_dir = args.state_dir or os.path.join(".emulator", name)
     board = EmulatedBoard(args.scenario, state_dir, http_port=args.http_port, mqtt_host=args.mqtt_host,
                           mqtt_port=args.mqtt_port, heap=args.heap, firmware_dir=args.firmware,
-                          flash_dir=args.flash, serial=args.serial)
+                          flash_dir=args.flash, serial=args.serial, speed=args.speed,
+                          start_time=args.start_time)
     board.start()
     print("[emulator] firmware: %s, heap %s (%d bytes), flash %s"
           % (board.firmware(), args.heap, board.heap, board.flash_dir), flush=True)
+    if args.speed != 1 or board.start_time is not None:
+        print("[emulator] clock: %d x real time from %s" % (board.speed, time.strftime(
+            "%Y-%m-%d %H:%M:%S UTC", time.gmtime(board.start_s))), flush=True)
     print("[emulator] dashboard: http://127.0.0.1:%d/  (API: /api/state)" % args.http_port, flush=True)
     if args.mqtt_host:
         print("[emulator] watch MQTT: mosquitto_sub -h %s -p %d -v -t 'emon/#' -t 'hpmon/#'"

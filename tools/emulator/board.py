@@ -36,6 +36,27 @@ def parse_heap(text):
     return int(digits) * scale
 
 
+def parse_start_time(value):
+    """Scenario/CLI "start_time" -> unix seconds (float): a number, or ISO 8601 text
+    ("2026-03-28T23:50:00Z", "2026-03-28T23:50:00+01:00"; without an offset: UTC)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    import datetime
+    text = str(value).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    moment = datetime.datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.timestamp()
+
+
 def default_firmware_dir():
     """build/ when it has been built (what goes on the board), else the sources."""
     if os.path.exists(os.path.join(paths.BUILD_DIR, "main.py")):
@@ -48,7 +69,7 @@ class EmulatedBoard:
 
     def __init__(self, scenario, state_dir, http_port=8080, mqtt_host="127.0.0.1", mqtt_port=1883,
                  heap="2M", firmware_dir=None, flash_dir=None, speed=1, serial=None,
-                 config_overrides=None, output=None, echo=True):
+                 config_overrides=None, output=None, echo=True, start_time=None):
         self.scenario_path = os.path.abspath(scenario)
         with open(self.scenario_path) as f:
             self.scenario = json.load(f)
@@ -59,7 +80,14 @@ class EmulatedBoard:
         self.mqtt_port = mqtt_port
         self.heap = parse_heap(heap)
         self.firmware_dir = os.path.abspath(firmware_dir) if firmware_dir else None
-        self.speed = speed
+        # The board's clock runs `speed` x faster than the host's (tools/emulator/sim/time.py)
+        # and reads start_time (unix s; scenario "start_time"; default: the host time) at
+        # power-on: its wall time = start_s + (host time - epoch) x speed.
+        self.speed = max(1, int(speed))
+        self.start_time = parse_start_time(start_time if start_time is not None
+                                           else self.scenario.get("start_time"))
+        self.start_s = None
+        self._resume = False
         self.serial = serial
         self.config_overrides = config_overrides or {}
         self.output = output
@@ -84,7 +112,10 @@ class EmulatedBoard:
                 os.remove(os.path.join(self.state_dir, name))
             except OSError:
                 pass
-        self.epoch_ms = int(time.time() * 1000)
+        if not (self._resume and self.epoch_ms is not None):
+            self.epoch_ms = int(time.time() * 1000)
+            self.start_s = self.start_time if self.start_time is not None else self.epoch_ms / 1000.0
+        self._resume = False
 
     def _write_config(self):
         """Scenario config on first boot; the CLI's broker every boot."""
@@ -132,6 +163,7 @@ class EmulatedBoard:
             "HPMON_EPOCH_MS": str(self.epoch_ms),
             "HPMON_RESET_CAUSE": str(reset_cause),
             "HPMON_SPEED": str(self.speed),
+            "HPMON_START_S": "%.3f" % self.start_s,
             "HPMON_HEAP_TARGET": str(self.heap),
             # the board's web server (port 80) appears on the host's http_port
             "HPMON_PORT_MAP": "80:%d" % self.http_port,
@@ -162,7 +194,8 @@ class EmulatedBoard:
                 deadline = int(f.read() or 0)
         except (OSError, ValueError):
             return False
-        return deadline and time.time() * 1000 > deadline + WDT_GRACE_MS
+        # the deadline is on the board's (virtual) clock; the grace is real time
+        return deadline and self.virtual_now() * 1000 > deadline + WDT_GRACE_MS * self.speed
 
     def _supervise(self):
         cause = 1
@@ -217,7 +250,25 @@ class EmulatedBoard:
         except (ProcessLookupError, PermissionError):
             pass
 
+    # ------------------------------------------------------------ the board's clock
+    def virtual_now(self):
+        """The board's wall time now (unix s): the host's, or sped up / shifted."""
+        return self.start_s + (time.time() - self.epoch_ms / 1000.0) * self.speed
+
+    def world_time(self, wall_s):
+        """Scenario time (s since power-on of the world) of a board wall time."""
+        return wall_s - self.start_s
+
+    def power_cut(self, off_s=0.0):
+        """Cut the power and switch on again: RTC memory is lost; flash, NVS and the
+        physical world (its clock, meter registers) go on."""
+        self.stop()
+        time.sleep(off_s)
+        self._resume = True
+        return self.start()
+
     def start(self):
+        self._stop = False
         self.prepare()
         if self.serial:
             self.start_serial()

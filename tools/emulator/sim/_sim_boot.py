@@ -27,23 +27,39 @@ for _section, _module in (("heat_meter", "sim_mbus_meter"), ("modbus_meter", "si
     if _world.scenario.get(_section):
         __import__(_module)
 
-_ballast = None
+# The board's C runtime reads boot.py/main.py without touching the Python
+# heap; read them before the ballast so the loader costs the firmware nothing.
+_firmware = os.getenv("HPMON_FIRMWARE") or "."
+_sources = []
+for _name in ("boot.py", "main.py"):
+    try:
+        with open(_firmware + "/" + _name) as _f:
+            _sources.append(compile(_f.read(), _name, "exec"))
+    except OSError:
+        pass
+_globals = {"__name__": "__main__"}
+
+_ballast = []
 _target = os.getenv("HPMON_HEAP_TARGET")
 if _target:
     gc.collect()
     # free heap the firmware would see on a board: the target heap less what a
-    # bare interpreter had allocated before the simulator was loaded
+    # bare interpreter had allocated before the simulator was loaded. Taken in
+    # small blocks: the simulator leaves the heap fragmented.
+    _ballast = [None] * 4096  # preallocated: growing the list would fragment further
+    _n = 0
+    _size = 8192
     _extra = gc.mem_free() - (int(_target) - _base)
-    if _extra > 0:
-        _ballast = bytearray(_extra)
+    while _extra > 64 and _n < len(_ballast):
+        try:
+            _ballast[_n] = bytearray(min(_extra - 32, _size))
+            _n += 1
+        except MemoryError:
+            if _size <= 64:
+                break
+            _size //= 2
+        _extra = gc.mem_free() - (int(_target) - _base)
     gc.collect()
 
-_firmware = os.getenv("HPMON_FIRMWARE") or "."
-_globals = {"__name__": "__main__"}
-for _name in ("boot.py", "main.py"):
-    try:
-        with open(_firmware + "/" + _name) as _f:
-            _source = _f.read()
-    except OSError:
-        continue
-    exec(_source, _globals)
+for _code in _sources:
+    exec(_code, _globals)

@@ -120,6 +120,19 @@ class WDT:
 
 # ---------------------------------------------------------------- Pin
 
+# Simulated SPI devices (sim_rfm69): chip-select listeners, input levels they drive,
+# and the pins with an IRQ handler (gpio -> Pin), so a device can raise a soft IRQ.
+_CS_LISTENERS = {}
+_INPUT_LEVELS = {}
+_IRQ_PINS = {}
+
+
+def _output_changed(gpio):
+    listener = _CS_LISTENERS.get(gpio)
+    if listener is not None:
+        listener(Pin._outputs.get(gpio, 0))
+
+
 class Pin:
     IN = 1
     OUT = 3
@@ -146,6 +159,7 @@ class Pin:
         self._irq = None
         if value is not None:
             Pin._outputs[id] = 1 if value else 0
+            _output_changed(id)
 
     def init(self, mode=-1, pull=-1, value=None, **kw):
         if mode != -1:
@@ -154,6 +168,7 @@ class Pin:
             self._pull = pull
         if value is not None:
             Pin._outputs[self._id] = 1 if value else 0
+            _output_changed(self._id)
 
     def id(self):
         return self._id
@@ -163,6 +178,9 @@ class Pin:
         if v is None:
             if self._mode == Pin.OUT:
                 return Pin._outputs.get(self._id, 0)
+            driven = _INPUT_LEVELS.get(self._id)
+            if driven is not None:
+                return driven()
             level = _world().get("pins." + str(self._id))
             if level is None:
                 return 0 if self._pull == Pin.PULL_DOWN else 1 if self._pull == Pin.PULL_UP else 0
@@ -170,6 +188,7 @@ class Pin:
         if self._id >= 34:
             raise OSError("pin can only be input")
         Pin._outputs[self._id] = 1 if v else 0
+        _output_changed(self._id)
         return None
 
     def __call__(self, v=None):
@@ -184,6 +203,10 @@ class Pin:
     def irq(self, handler=None, trigger=3, wake=None):
         # ESP32 has no hard IRQs: passing hard= raises TypeError there, as here.
         self._irq = (handler, trigger)
+        if handler is None:
+            _IRQ_PINS.pop(self._id, None)
+        else:
+            _IRQ_PINS[self._id] = self
         return self._irq
 
     def __repr__(self):
@@ -287,6 +310,7 @@ class ADC:
 # ---------------------------------------------------------------- UART
 
 _MP_STREAM_POLL = 3
+_MP_STREAM_GET_FILENO = 10
 _POLLIN = 1
 _POLLOUT = 4
 
@@ -295,6 +319,7 @@ _DEVICE_KINDS = (
     ("heat_meter", "sim_mbus_meter", 2),
     ("modbus_meter", "sim_sdm", 1),
     ("irda", "sim_elster", 1),
+    ("pi_serial", "sim_serial_sink", 1),
 )
 
 
@@ -440,6 +465,11 @@ class UART(io.IOBase):
             if arg & _POLLOUT:
                 ready |= _POLLOUT
             return ready
+        if req == _MP_STREAM_GET_FILENO:
+            # no file descriptor: the unix port's select.poll() must ask ioctl(POLL). A 0 here
+            # made it poll fd 0 (stdin, /dev/null: always readable), so asyncio woke every
+            # UART reader in a busy loop (and starved sleeping tasks with the sped-up clock).
+            return -1
         return 0
 
 
@@ -516,14 +546,23 @@ class RTC:
         return None
 
 
-# ---------------------------------------------------------------- SPI / I2C (no devices yet)
+# ---------------------------------------------------------------- SPI
 
 class SPI:
+    """SPI master; with a scenario "radio" its bus carries the simulated RFM69 (sim_rfm69).
+
+    Bytes reach the device only while its chip select (a Pin output) is low;
+    elsewhere MISO reads 0xFF (pulled up, nothing driving it)."""
+
     MSB = 0
     LSB = 1
 
     def __init__(self, id, baudrate=1000000, **kw):
         self._id = id
+        self._dev = None
+        if _world().scenario.get("radio"):
+            import sim_rfm69
+            self._dev = sim_rfm69.for_spi(_world(), id)
 
     def init(self, **kw):
         pass
@@ -531,18 +570,37 @@ class SPI:
     def deinit(self):
         pass
 
+    def _xfer(self, mosi):
+        dev = self._dev
+        if dev is None or not dev.selected:
+            return 0xFF
+        return dev.transfer(mosi)
+
     def read(self, n, write=0):
-        return bytes([0xFF] * n)
+        _check_wdt()
+        return bytes(self._xfer(write) for _ in range(n))
 
     def readinto(self, buf, write=0):
+        _check_wdt()
         for i in range(len(buf)):
-            buf[i] = 0xFF
+            buf[i] = self._xfer(write)
 
     def write(self, buf):
-        pass
+        _check_wdt()
+        for b in buf:
+            self._xfer(b)
 
     def write_readinto(self, out, buf):
-        self.readinto(buf)
+        _check_wdt()
+        for i in range(len(out)):
+            buf[i] = self._xfer(out[i])
+
+
+# Loaded with the simulator (before the board's heap is measured), not by the firmware.
+if simworld.world().scenario.get("radio"):
+    import sim_rfm69  # noqa: F401
+if simworld.world().scenario.get("pi_serial"):
+    import sim_serial_sink  # noqa: F401
 
 
 class Timer:

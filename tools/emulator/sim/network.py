@@ -112,7 +112,11 @@ class WLAN:
             net = self._wanted()
             return int(net.get("rssi", -60)) if net and self.isconnected() else 0
         if param == "stations":
-            return []
+            # scenario "wifi.ap_clients": how many phones are on the board's AP (timeline-able)
+            if self._if != AP_IF or not self._active:
+                return []
+            n = int(simworld.world().get("wifi.ap_clients", 0) or 0)
+            return [(bytes((0x02, 0, 0, 0, 0, i + 1)),) for i in range(n)]
         if self._if == AP_IF:
             return STAT_GOT_IP if self._active else STAT_IDLE
         if not self._active or self._ssid is None:

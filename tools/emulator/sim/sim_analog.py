@@ -21,7 +21,8 @@ def _signal_for(gpio):
 
 
 def _vfs_mv(world, what):
-    """Grundfos VFS: 0.5-3.5 V over the sensor range (VFS data sheet), then the board's divider."""
+    """Grundfos VFS: 0.5 V = 0 L/min to 3.5 V = Qmax, linear (as firmware/vfs.py reads it); below
+    Qmin no vortices shed and the output sits at its 0.5 V zero level. Then the board's divider."""
     if world.fault("vfs_unplugged"):
         return 0.0
     divider = world.get("vfs.divider", 0.66)
@@ -29,7 +30,7 @@ def _vfs_mv(world, what):
         lo = world.get("vfs.range_lpm.0", 2.0)
         hi = world.get("vfs.range_lpm.1", 40.0)
         flow = world.get("vfs.flow_lpm", 0.0)
-        volts = 0.5 + 3.0 * (flow - lo) / (hi - lo) if flow >= lo else 0.5 * flow / lo if lo else 0.5
+        volts = 0.5 + 3.0 * flow / hi if flow >= lo and hi > 0 else 0.5
     else:
         temp = world.get("vfs.temp_c", 20.0)
         volts = 0.5 + 3.0 * temp / 100.0

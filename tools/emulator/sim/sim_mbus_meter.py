@@ -426,7 +426,7 @@ class Device:
         else:  # page 3: instantaneous values as float32
             r += b"\x05\x5b" + _f32(ft) + b"\x05\x5f" + _f32(rt)
             r += b"\x05\x3e" + _f32(q) + b"\x05\x2b" + _f32(p)
-            r += b"\x05\x62" + _f32(dt)
+            r += b"\x05\x63" + _f32(dt)  # temperature difference, K (VIF 63: 10^0 K)
         return bytes(r)
 
     def _multi(self, idx):
