@@ -171,9 +171,10 @@ def _crossings(buf, stride, lo, hi, ov, hyst):
     return count, kf, af, bf, kl, al, bl, dmin, dmax
 
 
-def _vsums(buf, stride, k0, k1, ov, chunk):
-    """S(v), S(v^2) over sets [k0, k1) and max |w| of the running trapezoid integral."""
-    p = k0 * stride
+def _vsums(buf, stride, k0, k1, ov, chunk, col=0):
+    """S(x), S(x^2) of column col (default V) over sets [k0, k1), and max |w| of the running
+    trapezoid integral (of use for V only)."""
+    p = k0 * stride + col
     v0 = buf[p] - ov
     vp = v0
     w = 0
@@ -305,27 +306,6 @@ def taps(f, theta):
     c[2] += rr - d1 * math.cos(theta)
     c[3] += d1
     return c
-
-
-def _isums(buf, stride, col, k0, k1, oi, chunk):
-    pi = k0 * stride + col
-    si = ih = il = 0
-    k = k0
-    while k < k1:
-        ke = k + chunk
-        if ke > k1:
-            ke = k1
-        ii = 0
-        for _ in range(ke - k):
-            i = buf[pi] - oi
-            ii += i * i
-            si += i
-            pi += stride
-        il += ii
-        ih += il >> _LO_BITS
-        il &= _LO_MASK
-        k = ke
-    return si, ih, il
 
 
 def _interp(buf, stride, col, c, off):
@@ -513,16 +493,12 @@ class PowerCalc:
         self.freq = 1e6 / (spc * period_us) if period_us else None
         if dmax - dmin > 2 + spc * 0.1 and self.vstatus == OK:
             self.vstatus = UNSTABLE
-        self._c0 = c0
-        self._c1 = c1
+        # one tuple, not six attributes: keeps the instance dict in a smaller size class
+        self._ends = (c0, c1, a0, a1, s0, s1)
         self._k0 = k0
         self._k1 = k1
         self._len = length
         self.window = length
-        self._a0 = a0
-        self._a1 = a1
-        self._s0 = s0
-        self._s1 = s1
         self._theta = 2.0 * math.pi / spc
         self._ov2 = ov + int(math.floor(mv + 0.5))
         ws = 0
@@ -561,7 +537,7 @@ class PowerCalc:
         k1 = self._k1
         length = self._len
         if not self.ac_ok:
-            si, ih, il = _isums(buf, nch, col, k0, k1, oi, _chunk(maxi, maxi))
+            si, ih, il, _ = _vsums(buf, nch, k0, k1, oi, _chunk(maxi, maxi), col)
             mi = si / length
             ii = (ih * _HI + il) / length - mi * mi
             irms = math.sqrt(ii) * ik if ii > 0 else 0.0
@@ -581,14 +557,9 @@ class PowerCalc:
         m = int(math.floor(r))
         f = r - m
         nsets = self._nsets
-        a0 = self._a0
-        a1 = self._a1
-        s0 = self._s0
-        s1 = self._s1
+        c0, c1, a0, a1, s0, s1 = self._ends
         if k0 + m < 3 or k1 + m + 5 >= nsets:
             # the shifted V taps run off the burst: drop whole cycles at that end
-            c0 = self._c0
-            c1 = self._c1
             spc = self.sets_per_cycle
             if spc is None:
                 self.status[j] = PHASE_RANGE

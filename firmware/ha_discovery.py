@@ -141,3 +141,24 @@ class Discovery:
         doc["device_class"] = "restart"
         doc["entity_category"] = "config"
         return self._topic("button", doc["unique_id"]), json.dumps(doc)
+
+
+def publish_some(svc, uid, config_url, n=2):
+    """Publish (retained) up to n configs queued in svc.disc_queue, an MqttService's
+    [(kind, key, unit)]; an item stays queued while the send buffer has no room."""
+    from firmware import version
+    disc = Discovery(svc.ha_prefix, svc.node, uid, version.VERSION, "ESP32 heat-pump monitor", config_url)
+    queue = svc.disc_queue
+    for _ in range(n):
+        if not queue:
+            return
+        kind, key, unit = queue[0]
+        if kind == "sensor":
+            topic, payload = disc.sensor(key, unit)
+        elif kind == "switch":
+            topic, payload = disc.switch(key)
+        else:
+            topic, payload = disc.restart_button()
+        if not svc._publish(topic, payload, True):
+            return
+        queue.pop(0)

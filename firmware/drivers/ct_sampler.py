@@ -37,7 +37,6 @@ from math import sqrt
 from firmware import ctpower
 
 U16_DIV = 16  # read_u16() // 16 = the 12-bit count (ESP32 scales 12 bits to 16)
-CAL_READS = 48
 MAX_BAD = 24  # sets per burst that may be interpolated
 MAX_RUN = 4  # consecutive ones
 
@@ -55,6 +54,22 @@ def _kernels():
     except ValueError:
         # build/ holds the xtensawin .mpy for the board; the emulator (x64) uses its twin.
         return __import__("firmware.drivers.ct_sampler_native_x64", None, None, ["burst"])
+
+
+def _cal():
+    from firmware.drivers import ct_cal
+    return ct_cal
+
+
+def _forget_cal():
+    """Drop the start-up calibration code from the heap (needed once, or until it succeeds)."""
+    import sys
+    sys.modules.pop("firmware.drivers.ct_cal", None)
+    from firmware import drivers
+    try:
+        delattr(drivers, "ct_cal")
+    except AttributeError:
+        pass
 
 
 def repair(buf, nch, n, bad, nbad):
@@ -121,21 +136,13 @@ class CtSampler:
         self.bad = array("H", bytes(2 * MAX_BAD))
         self.read_us = [0.0] * self.nch
         self.tick_us = 0.0
+        self.dlim_us = 0  # set by time_reads()
         self.time_reads()
 
     def time_reads(self):
         """Time each channel's read and a ticks_us() call (for the skew)."""
-        k = self._k
-        for c in range(self.nch):
-            r = self.reads[c]
-            r()  # the first read may set things up
-            self.read_us[c] = min(k.read_time(r, CAL_READS, U16_DIV), k.read_time(r, CAL_READS, U16_DIV)) / CAL_READS
-        self.tick_us = k.ticks_cost(CAL_READS) / CAL_READS
-        # a set whose reads take longer than this was interrupted
-        self.dlim_us = int(1.5 * sum(self.read_us) + 2 * self.tick_us) + 20
-
-    def set_time_us(self):
-        return sum(self.read_us)
+        _cal().time_reads(self, U16_DIV)
+        _forget_cal()
 
     def burst(self):
         """Sample one burst (blocks for about burst_ms; up to twice that if runs restart).
@@ -166,46 +173,13 @@ class CtSampler:
     def calibrate(self, n=200, bias_mv=1650, min_span=400, pause_us=250):
         """(uv_per_count, bias_count) from read_uv() against the count on the V input.
 
-        ESP-IDF's calibration is a line uv = a * count + b; over readings of the same AC
-        signal, a = std(uv) / std(count) and b = mean(uv) - a * mean(count). Unlike a fit
-        of pairs this does not care when each read happened (a stall between the two reads
-        of a pair costs nothing). The reads spread over about 5 mains cycles (once, at start:
-        it holds the scheduler for ~0.1 s). None when the V input is absent or its swing is too
-        small (no AC-AC signal)."""
-        import time
-
-        adc = self.v_adc
-        if adc is None or not hasattr(adc, "read_uv"):
-            return None
-        ru = adc.read_uv
-        rc = adc.read_u16
-        x0 = rc() // U16_DIV
-        y0 = ru() // 10
-        sx = sy = sxx = syy = 0
-        lo = hi = x0
-        for _ in range(n):
-            time.sleep_us(pause_us)
-            # both reads of each kind spread over the same times: alternate the order
-            x = rc() // U16_DIV - x0
-            y = ru() // 10 - y0
-            y2 = ru() // 10 - y0
-            x2 = rc() // U16_DIV - x0
-            sx += x + x2
-            sy += y + y2
-            sxx += x * x + x2 * x2
-            syy += y * y + y2 * y2
-            if x + x0 < lo:
-                lo = x + x0
-            if x + x0 > hi:
-                hi = x + x0
-        m = 2 * n
-        vx = m * sxx - sx * sx
-        vy = m * syy - sy * sy
-        if hi - lo < min_span or vx <= 0 or vy <= 0:
-            return None
-        slope = 10.0 * sqrt(vy / vx)  # uV per count
-        icpt = 10.0 * (y0 + sy / m) - slope * (x0 + sx / m)  # uV at count 0
-        return slope, int((bias_mv * 1000.0 - icpt) / slope + 0.5)
+        The reads spread over about 5 mains cycles (once, at start: it holds the scheduler
+        for ~0.1 s). None when the V input is absent or its swing is too small (no AC-AC
+        signal). The code lives in ct_cal, dropped from the heap again afterwards."""
+        try:
+            return _cal().calibrate(self.v_adc, U16_DIV, n, bias_mv, min_span, pause_us)
+        finally:
+            _forget_cal()
 
 
 class CtAverager:

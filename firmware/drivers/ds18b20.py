@@ -13,7 +13,30 @@ keeps its value, so a re-read costs ~10 ms of bus time and no new conversion.
 """
 import ds18x20
 
-from firmware import ds18b20_rules as rules
+
+# The scan/read steps (drivers/ds18b20_ops) and the reading rules (ds18b20_rules) are
+# imported on use and dropped again by the temperature service after each cycle
+# (forget_rules), so ~6 KB stay free while the sensors idle; reloading ~3 KB of .mpy from
+# flash once per cycle (every interval_s) takes a few ms on the ESP32.
+def _rules():
+    from firmware import ds18b20_rules
+    return ds18b20_rules
+
+
+def _ops():
+    from firmware.drivers import ds18b20_ops
+    return ds18b20_ops
+
+
+def forget_rules():
+    """Drop ds18b20_rules and ds18b20_ops from the heap (the next use imports them again)."""
+    import sys
+    for pkg, name in (("firmware", "ds18b20_rules"), ("firmware.drivers", "ds18b20_ops")):
+        sys.modules.pop(pkg + "." + name, None)
+        parent = sys.modules.get(pkg)
+        if parent is not None and hasattr(parent, name):  # (MicroPython's delattr raises KeyError)
+            delattr(parent, name)
+
 
 FAMILIES = (0x10, 0x22, 0x28)
 
@@ -31,47 +54,18 @@ class DS18B20Bus:
         self.error = ""
 
     def conversion_ms(self):
-        return rules.conversion_ms(self.resolution)
+        return _rules().conversion_ms(self.resolution)
 
     def bus_stuck_low(self):
         """A bus held low answers every read slot with 0; a free bus idles high."""
-        try:
-            self.ow.reset()
-            return self.ow.readbit() == 0 and self.ow.readbyte() == 0
-        except Exception:
-            return False
+        return _ops().bus_stuck_low(self)
 
     def scan(self):
         """Search the bus. Returns (added, lost) lists of ROM hex names."""
-        self.error = ""
-        if self.bus_stuck_low():
-            self.error = "bus stuck low"
-            roms = []
-        else:
-            try:
-                roms = [bytes(r) for r in self.sensor.scan() if rules.rom_valid(r)]
-            except Exception as exc:  # OneWireError: no presence pulse at all
-                self.error = "scan failed: %s" % exc
-                roms = []
-        before = set(rules.rom_hex(r) for r in self.roms)
-        after = set(rules.rom_hex(r) for r in roms)
-        self.roms = roms
-        added = sorted(after - before)
-        for name in added:
-            self.fresh.add(name)
-        for rom in roms:
-            if rules.rom_hex(rom) in added:
-                self._set_resolution(rom)
-        return added, sorted(before - after)
+        return _ops().scan(self)
 
     def _set_resolution(self, rom):
-        """WRITE SCRATCHPAD TH, TL, config (DS18S20 has no resolution setting)."""
-        if rom[0] == 0x10:
-            return
-        try:
-            self.sensor.write_scratch(rom, rules.write_scratch_bytes(self.resolution))
-        except Exception as exc:  # OneWireError: it left the bus again
-            self.error = "resolution not set: %s" % exc
+        _ops().set_resolution(self, rom)
 
     def start_conversion(self):
         """Start CONVERT T on every sensor of the bus; False if nothing answered."""
@@ -87,34 +81,7 @@ class DS18B20Bus:
 
     def read(self):
         """[(rom hex, °C or None, status)] after a conversion."""
-        out = []
-        for rom in self.roms:
-            name = rules.rom_hex(rom)
-            value = None
-            status = "read error"
-            for _ in range(self.retries + 1):
-                value, status = self._read_one(rom, name)
-                if value is not None or status in ("power_on", "out_of_range"):
-                    break
-            if value is not None:
-                self.fresh.discard(name)
-                self.last[name] = value
-            out.append((name, value, status))
-        return out
+        return _ops().read(self)
 
     def _read_one(self, rom, name):
-        try:
-            buf = self.sensor.read_scratch(rom)
-        except Exception as exc:  # a plain Exception("CRC error") from ds18x20
-            if "CRC" not in str(exc):
-                return None, "read error"
-            # the driver filled its buffer before checking: tell a silent sensor (all 1s)
-            # from a corrupted answer
-            buf = getattr(self.sensor, "buf", None)
-            if buf is None:
-                return None, "crc"
-        value, status = rules.check(buf, rom[0], name in self.fresh, self.last.get(name))
-        if (value is not None and rom[0] != 0x10 and
-                rules.resolution_of(buf[4]) != self.resolution):
-            self._set_resolution(rom)  # it lost power and recalled its EEPROM setting
-        return value, status
+        return _ops().read_one(self, rom, name)

@@ -62,6 +62,51 @@ def _unhex(text):
         return None
 
 
+class _Mean:
+    """Time-weighted mean of a power channel between two analytics steps. Each reading holds
+    from its own timestamp (ticks) until the next one, so when the input's and the analytics'
+    intervals drift against each other a reading is never used twice or skipped (at a 5 kW
+    start or defrost edge that would be 5 kW x one interval of energy)."""
+
+    __slots__ = ("v", "t", "acc", "ms")
+
+    def __init__(self):
+        self.v = None
+        self.t = None
+        self.acc = 0.0
+        self.ms = 0
+
+    def _hold(self, until):
+        if self.v is not None and self.t is not None:
+            d = time.ticks_diff(until, self.t)
+            if d > 0:
+                self.acc += self.v * d
+                self.ms += d
+                self.t = until
+
+    def put(self, value, ticks):
+        self._hold(ticks)
+        self.v = value
+        self.t = ticks
+
+    def take(self, now, stale_ms, known):
+        """The mean since the last take, or None. known False: the channel is unknown now, so
+        its last value is not held any further; a value is held at most stale_ms."""
+        if known and self.t is not None:
+            self._hold(now if time.ticks_diff(now, self.t) <= stale_ms else time.ticks_add(self.t, stale_ms))
+        elif not known:
+            self.v = None
+        mean = self.acc / self.ms if self.ms > 0 else (self.v if known else None)
+        self.acc = 0.0
+        self.ms = 0
+        if self.t is not None and time.ticks_diff(now, self.t) > 0 and known:
+            self.t = now
+        return mean
+
+
+_MEANS = ("heatpump_elec", "heatpump_heat")
+
+
 class AnalyticsService:
     def __init__(self, ctx):
         cfg = ctx.cfg
@@ -81,11 +126,15 @@ class AnalyticsService:
         self.flash_error = None
         self.daily = None  # yesterday's summary (dict), also after a reboot
         self.daily_pending = None
+        self._daily_conn = None
         self._snap_hex = ""
         self._snap_saved_s = None
         self._dhw_pin = None
         self._dhw_rule = None
         self._fed_wh = {}
+        self._means = {}
+        for name in _MEANS:
+            self._means[name] = _Mean()
         # --- totals: NVS and RTC copies, before any input service publishes
         self.book = Book(tcfg["min_change_wh"], tcfg["min_interval_s"])
         files = _files()
@@ -183,6 +232,9 @@ class AnalyticsService:
 
     def _filtered_update(self, name, value, unit="", status="ok", ticks=None, wall=None):
         """store.update() for everyone: raw energy readings become persistent totals."""
+        mean = self._means.get(name)
+        if mean is not None:
+            mean.put(value, time.ticks_ms() if ticks is None else ticks)
         if value is not None:
             if name in self.book.items:
                 value, status = self._feed(name, value, True, status)
@@ -259,30 +311,37 @@ class AnalyticsService:
         self._persist(snapshot=True)
 
     def _publish_daily(self):
-        msg = self.daily_pending
+        """The day's summary, retained. A publish only reaches the MQTT service's send buffer,
+        which a dropped link discards: so the newest summary goes out again after every
+        reconnect (retained, the same message: harmless) until the next day closes."""
         mqtt = self.ctx.mqtt
-        if msg is None:
-            return
+        msg = self.daily_pending
         if mqtt is None:
             self.daily_pending = None  # MQTT is off: the summary stays in state() and the ring
             return
+        conn = getattr(mqtt, "connects", None)
+        if msg is None:
+            if self.daily is None or conn is None or conn == self._daily_conn:
+                return
+            msg = self.daily  # the link was re-established since the summary was sent
+        if not getattr(mqtt, "connected", False):
+            return  # try again next interval
         topic = "hpmon/%s/daily" % self.node
         try:
             pub = getattr(mqtt, "publish_json", None)
             if pub is not None:
                 ok = pub(topic, msg, True)
             else:
-                client = getattr(mqtt, "client", None)
-                if client is None or not getattr(mqtt, "connected", False):
-                    return  # try again next interval
-                client.publish(topic.encode(), json.dumps(msg).encode(), True)
+                mqtt.client.publish(topic.encode(), json.dumps(msg).encode(), True)
                 ok = True
         except Exception as exc:  # the connection broke: the MQTT service reconnects
             self.log.warning("analytics: daily summary not sent: %r" % exc)
             return
         if ok is not False:
+            if self.daily_pending is not None:
+                self.log.info("analytics: daily summary published on " + topic)
             self.daily_pending = None
-            self.log.info("analytics: daily summary published on " + topic)
+            self._daily_conn = conn
 
     # ------------------------------------------------------------ inputs
     def _setup_dhw(self, board):
@@ -312,13 +371,16 @@ class AnalyticsService:
             return None  # its service stopped updating it
         return ch.value
 
+    def _mean(self, name, now):
+        return self._means[name].take(now, self.stale_ms, self._input(name, now) is not None)
+
     def step(self, dt_ms):
         """One reading: analytics update, channels, the day ring, totals to flash."""
         now = time.ticks_ms()
         wall = self.clock.wall()
         flow_t = self._input("heatpump_flowT", now)
-        closed = self.engine.update(dt_ms, wall, self._input("heatpump_elec", now),
-                                    self._input("heatpump_heat", now), flow_t,
+        closed = self.engine.update(dt_ms, wall, self._mean("heatpump_elec", now),
+                                    self._mean("heatpump_heat", now), flow_t,
                                     self._input("heatpump_returnT", now),
                                     self._input("heatpump_outsideT", now),
                                     self._input("heatpump_flowrate", now), self._dhw(flow_t))

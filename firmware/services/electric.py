@@ -102,7 +102,6 @@ class CtService(_Elec):
         self.max_silence_ms = self.interval_ms * 3 + self.burst_period + 5000
         self.hold_ms = 0  # scheduler hold in the current interval (bursts + processing)
         self.max_hold_ms = 0
-        self.stats = {}
         self.restarts = 0
         self.repaired = 0
         self._cal_tries = 0
@@ -128,12 +127,15 @@ class CtService(_Elec):
         self._cal_tries += 1
         if res is None or not 500 <= res[0] <= 1100:
             if self._cal_tries == 1:
-                self.log.warning("ct: cannot calibrate the ADC from read_uv (no AC-AC signal?); "
-                                 "using %.1f uV/count until it can" % self.upc)
+                self.log.warning(_text("no_cal", self.upc))
             return
         self.calibrated = True
         self._setup(res[0], res[1])
-        self.log.info("ct: ADC %.2f uV/count, bias %d counts (from read_uv)" % res)
+        self.log.info(_text("cal", res))
+
+    def _warns(self, key, status):
+        """note(key, status) would log a warning with its text (only then is it formatted)."""
+        return status != OK and self._seen.get(key) != status
 
     def _hold(self, t0):
         d = time.ticks_diff(time.ticks_ms(), t0)
@@ -218,8 +220,7 @@ class CtService(_Elec):
             self.put("vrms", None, "V", vst)
             self.put("freq", None, "Hz", vst)
         if self.acac:
-            self.note("vac", vst, "AC-AC signal %s: CTs read apparent power at %g V, not counted as energy"
-                      % (vst, cfg["fallback_vrms"]) if not ac else "AC-AC %s" % vst)
+            self.note("vac", vst, _text("vac", vst, cfg["fallback_vrms"], ac) if self._warns("vac", vst) else None)
         n_ac = avg.ac_bursts
         n_na = avg.bursts - n_ac
         total = 0.0  # type: float | None
@@ -245,7 +246,7 @@ class CtService(_Elec):
             self.put(ch + "_wh", e.wh, "Wh", wst)
             if e.export:
                 self.put(ch + "_export_wh", e.export_wh, "Wh", wst)
-            self.note(ch, st, _CT_TEXT.get(st, st))
+            self.note(ch, st, _text("ct", st) if self._warns(ch, st) else None)
             if p is None:
                 total = None
             elif total is not None:
@@ -257,11 +258,6 @@ class CtService(_Elec):
                 self.mapped(p, e.wh, st, wst)
         if self.source == "ct_sum":
             self.mapped(total, total_wh, worst, OK if worst == OK else worst)
-        self.stats = {"bursts": avg.bursts, "dropped": avg.dropped, "restarts": self.restarts,
-                      "repaired": self.repaired,
-                      "sets": int(avg.w + avg.wn),
-                      "sets_per_cycle": avg.sets_per_cycle(), "hold_ms": self.hold_ms,
-                      "max_hold_ms": self.max_hold_ms, "interval_ms": elapsed_ms}
         if avg.dropped:
             self.log.debug("ct: %d bursts dropped, %d kept, %d restarts, %d sets interpolated"
                            % (avg.dropped, avg.bursts, self.restarts, self.repaired))
@@ -279,11 +275,17 @@ class CtService(_Elec):
         avg.reset()
 
 
-_CT_TEXT = {
-    "no_ac": "no AC-AC signal: apparent power only, not counted",
-    "no_current": "no current (CT unplugged, or no load)",
-    "saturated": "ADC saturated: reading too low (burden too large for this current?)",
-    "nonlinear": "signal outside the ADC's linear range",
-    "disconnected": "input far from the bias: front end disconnected",
-    "no_data": "no usable sample burst",
-}
+def _text(name, *args):
+    """A log text from electric_text, which is imported only for the call (see there)."""
+    import sys
+
+    from firmware.services import electric_text
+    try:
+        return getattr(electric_text, name)(*args)
+    finally:
+        sys.modules.pop("firmware.services.electric_text", None)
+        from firmware import services
+        try:
+            delattr(services, "electric_text")
+        except AttributeError:
+            pass

@@ -18,19 +18,21 @@ import asyncio
 import time
 
 from firmware import config as configmod
-from firmware.drivers import mbus_master as mm
 
-ADDR_NETWORK = 0xFD
-PAGE_SETTLE_MS = 300  # the seed firmware and emonhub wait >= 300 ms after a Sontex page select
-# stop following telegrams once these are known (saves bus time and battery)
-_ENOUGH = ("energy_wh", "power_w", "flow_t", "return_t", "flow_m3h", "volume_m3")
+OK = "ok"  # mbus_master.OK
+# The poll/scan steps (services/mbus_poll), the master driver, the frame and the record
+# codec (~35 KB of heap on the emulator) are imported for one poll or scan and dropped
+# again afterwards: between polls the service keeps only its meters and run loop.
+# Reloading costs a flash read of ~22 KB of .mpy per poll (~25-45 ms on the ESP32), small
+# next to the >= 300 ms of bus time a poll takes at 2400 Bd. (Their qstrs, ~7 KB, stay
+# interned after the first poll: MicroPython never frees them.)
+_TRANSIENT = (("firmware.services", "mbus_poll"), ("firmware.drivers", "mbus_master"),
+              ("firmware", "mbus_frame"))
 # heat_summary key, channel suffix, unit
 _CHANNELS = (("energy_wh", "_energy_wh", "Wh"), ("power_w", "_power", "W"),
              ("flow_t", "_flowT", "°C"), ("return_t", "_returnT", "°C"),
              ("delta_t", "_deltaT", "K"), ("flow_m3h", "_flowrate", "L/min"),
              ("volume_m3", "_volume", "m³"))
-_HEAT = ("heatpump_heat", "heatpump_heat_wh", "heatpump_heat_kwh", "heatpump_flowrate")
-_TEMPS = ("heatpump_flowT", "heatpump_returnT")
 
 
 class Meter:
@@ -75,11 +77,36 @@ class MBusService:
         self.poll_s = poll_s
         self.source = configmod.heat_meter(cfg) if configmod.heat_source(cfg) == "mbus" else None
         self.meter_temps = configmod.heat_temperatures(cfg) == "meter"
-        uart = ctx.board.uart(2, "mbus_tx", "mbus_rx", self.cfg["baud"], bits=8, parity=0, stop=1)
-        self.master = None
-        if uart is not None:
-            self.master = mm.MBusMaster(uart, self.cfg["baud"], self.cfg["timeout_ms"],
-                                        self.cfg["retries"], self._checkin)
+        self.uart = ctx.board.uart(2, "mbus_tx", "mbus_rx", self.cfg["baud"], bits=8, parity=0, stop=1)
+        self.master = None  # an MBusMaster only while a poll or scan runs
+        self.requests = 0
+        self.failures = 0
+
+    def _open(self):
+        """Load the poll steps and the master driver, and make a master on the UART:
+        (mbus_poll module, mbus_master module, master)."""
+        from firmware.drivers import mbus_master as mm
+        from firmware.services import mbus_poll
+        self.master = mm.MBusMaster(self.uart, self.cfg["baud"], self.cfg["timeout_ms"],
+                                    self.cfg["retries"], self._checkin)
+        return mbus_poll, mm, self.master
+
+    def _close(self):
+        """Keep the master's counters, then drop it and its modules from the heap."""
+        import sys
+        master = self.master
+        if master is not None:
+            self.requests += master.requests
+            self.failures += master.failures
+            self.master = None
+        mm = sys.modules.get("firmware.drivers.mbus_master")
+        if mm is not None:
+            mm.drop_codec()
+        for pkg, name in _TRANSIENT:
+            sys.modules.pop(pkg + "." + name, None)
+            parent = sys.modules.get(pkg)
+            if parent is not None and hasattr(parent, name):
+                delattr(parent, name)
 
     def _checkin(self):
         if self.supervisor is not None:
@@ -88,131 +115,36 @@ class MBusService:
     def state(self):
         """Meters and scan results, for the web API."""
         return {"meters": [m.state() for m in self.meters], "found": self.found,
-                "requests": self.master.requests if self.master else 0,
-                "failures": self.master.failures if self.master else 0}
+                "requests": self.requests + (self.master.requests if self.master else 0),
+                "failures": self.failures + (self.master.failures if self.master else 0)}
 
     # ------------------------------------------------------------ scan
     async def _scan(self, mode):
-        master = self.master
-        if master is None:
+        if self.uart is None:
             return
-        self.log.info("mbus: %s address scan started" % mode)
-        self.found = []
-
-        def found(hdr, a):
-            ident = hdr.get("id")
-            entry = {"address": a, "id": ident, "manufacturer": hdr.get("manufacturer"),
-                     "version": hdr.get("version"), "medium": hdr.get("medium")}
-            self.found.append(entry)
-            self.log.info("mbus: found meter id %s (%s, medium 0x%02x) at address %d" % (
-                ident, entry["manufacturer"], entry["medium"] or 0, a))
-
-        if mode == "secondary":
-            n = await master.search(found)
-        else:
-            n = await master.scan_primary(found)
-        self.log.info("mbus: scan found %d meter(s)" % n)
-        self.store.update("mbus_meters_found", n, "", "ok", self.clock.ticks(), self.clock.wall())
-        if not self.meters:  # nothing configured: poll whatever the scan found
-            now = time.ticks_ms()
-            for e in self.found:
-                ident = e["id"]
-                if mode == "secondary" and isinstance(ident, int):
-                    spec = {"secondary_id": "%08d" % ident}
-                else:
-                    spec = {"address": e["address"]}
-                self.meters.append(Meter(spec, self.cfg["baud"], self.poll_s, now))
-            if self.source == "" and self.meters:
-                self.source = self.meters[0].name
+        try:
+            poll, _mm, master = self._open()
+            await poll.scan(self, master, mode)
+        finally:
+            self._close()
 
     # ------------------------------------------------------------ polling
     async def _poll(self, m):
-        master = self.master
-        if master is None:
+        if self.uart is None:
             return
-        master.set_baud(m.baud)
-        if m.secondary:
-            a = ADDR_NETWORK
-            st = await master.select(m.secondary)
-        else:
-            a = m.address
-            st = await master.reset(a)
-        if st == mm.OK and m.sontex:
-            st = await master.page(a, m.page)
-            if st == mm.OK:
-                await asyncio.sleep_ms(PAGE_SETTLE_MS)
-        out: dict = {}
-        hdr = None
-        if st == mm.OK:
-            st, hdr = await master.read(a, out, self.cfg["max_telegrams"], _ENOUGH)
-        if st == mm.OK and not out:
-            st = "no heat values"
-        if hdr is not None:
-            m.ident = hdr.get("id", m.ident)
-            m.manufacturer = hdr.get("manufacturer", m.manufacturer)
-            if m.model == "auto" and m.manufacturer == "SON" and not m.sontex:
-                m.sontex = True  # a Sontex Supercal: select its page from now on
-        if st == mm.OK:
-            self._good(m, out)
-        else:
-            self._failed(m, st)
-
-    def _set(self, name, value, unit, ticks, wall):
-        if value is None:
-            self.store.mark_unknown(name, "not sent by the meter")
-        else:
-            self.store.update(name, value, unit, "ok", ticks, wall)
-
-    def _good(self, m, out):
-        if m.fails:
-            self.log.info("mbus: %s answers again after %d failed poll(s)" % (m.name, m.fails))
-        m.fails = 0
-        m.reads += 1
-        m.status = "ok"
-        ticks = self.clock.ticks()
-        wall = self.clock.wall()
-        ft = out.get("flow_t")
-        rt = out.get("return_t")
-        if "delta_t" not in out and ft is not None and rt is not None:
-            out["delta_t"] = ft - rt
-        q = out.get("flow_m3h")
-        if q is not None:
-            out["flow_m3h"] = q * 1000 / 60  # m³/h -> L/min
-        for i in range(len(_CHANNELS)):
-            key, _suffix, unit = _CHANNELS[i]
-            self._set(m.names[i], out.get(key), unit, ticks, wall)
-        if m.name != self.source:
-            return
-        wh = out.get("energy_wh")
-        self._set("heatpump_heat", out.get("power_w"), "W", ticks, wall)
-        self._set("heatpump_heat_wh", wh, "Wh", ticks, wall)
-        self._set("heatpump_heat_kwh", None if wh is None else wh / 1000, "kWh", ticks, wall)
-        self._set("heatpump_flowrate", out.get("flow_m3h"), "L/min", ticks, wall)
-        if self.meter_temps:
-            self._set("heatpump_flowT", ft, "°C", ticks, wall)
-            self._set("heatpump_returnT", rt, "°C", ticks, wall)
-
-    def _failed(self, m, why):
-        m.fails += 1
-        m.status = why
-        if m.fails == 1:
-            self.log.warning("mbus: %s (address %s): %s" % (m.name, m.secondary or m.address, why))
-        names = m.names
-        if m.name == self.source:
-            names = names + _HEAT + (_TEMPS if self.meter_temps else ())
-        unknown = m.fails >= self.cfg["unknown_after"]
-        channels = self.store.channels
-        for name in names:
-            if unknown:
-                self.store.mark_unknown(name, why)
+        try:
+            poll, mm, master = self._open()
+            st, out = await poll.exchange(self, mm, master, m)
+            if st == OK:
+                poll.good(self, m, out)
             else:
-                ch = channels.get(name)
-                if ch is not None and ch.value is not None:
-                    ch.status = "stale: " + why  # value and its old timestamp kept
+                poll.failed(self, m, st)
+        finally:
+            self._close()
 
     async def run(self, supervisor=None):
         self.supervisor = supervisor
-        if self.master is None:
+        if self.uart is None:
             self.log.error("mbus: no UART (pins.mbus_rx not set)")
             while True:
                 self._checkin()

@@ -461,21 +461,9 @@ class MqttService:
             self._queue_discovery()
         if not self.disc_queue or self.pipe.pending() > TX_BATCH:
             return
-        from firmware import ha_discovery, version
+        from firmware import ha_discovery  # only while configs are being sent
         ip = self.wifi.state().get("ip") if self.wifi is not None else None
-        disc = ha_discovery.Discovery(self.ha_prefix, self.node, _uid(), version.VERSION,
-                                      "ESP32 heat-pump monitor", "http://%s/" % (ip or "192.168.4.1"))
-        for _ in range(2):
-            if not self.disc_queue:
-                break
-            kind, key, unit = self.disc_queue.pop(0)
-            if kind == "sensor":
-                topic, payload = disc.sensor(key, unit)
-            elif kind == "switch":
-                topic, payload = disc.switch(key)
-            else:
-                topic, payload = disc.restart_button()
-            self._publish(topic, payload, True)
+        ha_discovery.publish_some(self, _uid(), "http://%s/" % (ip or "192.168.4.1"))
         if not self.disc_queue:
             _unload("firmware.ha_discovery")
 

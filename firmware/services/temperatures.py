@@ -10,8 +10,7 @@ sensors unknown with the reason at once; lost and found sensors are logged.
 import asyncio
 
 from firmware import config as configmod
-from firmware import ds18b20_rules as rules
-from firmware.drivers.ds18b20 import DS18B20Bus
+from firmware.drivers.ds18b20 import DS18B20Bus, forget_rules
 
 RESCAN_EVERY = 6  # cycles: a hot-plugged sensor appears within a minute at 10 s
 
@@ -68,11 +67,13 @@ class TemperatureService:
                 if bus.start_conversion():
                     started.append(bus)
                 elif bus.error:  # the bus failed: its last values are no longer the truth
+                    from firmware.ds18b20_rules import rom_hex  # dropped again below
                     for rom in bus.roms:
-                        self._publish(rules.rom_hex(rom), None, bus.error)
+                        self._publish(rom_hex(rom), None, bus.error)
             wait_ms = max([bus.conversion_ms() for bus in started] or [0])
             await asyncio.sleep_ms(wait_ms)
             for bus in started:
                 for rom, value, status in bus.read():
                     self._publish(rom, value, status)
+            forget_rules()  # the reading rules leave the heap until the next cycle
             await asyncio.sleep_ms(max(self.interval_ms - wait_ms, 100))

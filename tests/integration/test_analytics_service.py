@@ -96,6 +96,7 @@ class Client:
 
 class Mqtt:
     connected = True
+    connects = 1
     client = Client()
 
 
@@ -121,6 +122,17 @@ def put(ctx, name, value, unit="Wh"):
     ctx.store.update(name, value, unit, "ok", ctx.clock.ticks(), ctx.clock.wall())
     return ctx.store.value(name)
 
+
+# ---- the time-weighted mean of a power channel between two analytics steps
+m = an._Mean()
+check("mean_empty", m.take(1000, 180000, True) is None)
+m.put(1000.0, 0)
+m.put(3000.0, 30000)
+check("mean_weighted", m.take(60000, 180000, True) == 2000.0)
+check("mean_held", m.take(120000, 180000, True) == 3000.0)
+m.put(-3000.0, 150000)  # a reading between two steps counts for its share only
+check("mean_share", m.take(180000, 180000, True) == 0.0)
+check("mean_unknown", m.take(240000, 180000, False) is None)
 
 cfg = configmod.defaults()
 cfg["node"] = "unit"
@@ -230,6 +242,12 @@ check("daily_sums", svc.daily["elec_wh"] == round(1000 * 70 / 3600) and svc.dail
 sent = [m for m in Client.sent if m[0] == b"hpmon/unit/daily"]
 check("daily_mqtt", len(sent) == 1 and sent[0][2] is True
       and json.loads(sent[0][1])["date"] == "2026-06-30", Client.sent)
+svc.step(10000)
+check("daily_once", len([m for m in Client.sent if m[0] == b"hpmon/unit/daily"]) == 1)
+Mqtt.connects = 2  # the link dropped (maybe with the summary in its send buffer) and came back
+svc.step(10000)
+sent = [m for m in Client.sent if m[0] == b"hpmon/unit/daily"]
+check("daily_again_after_reconnect", len(sent) == 2 and sent[1] == sent[0], sent)
 check("ring_file", os.stat("analytics_days.bin")[6] == dayfmt.HEADER_SIZE + 64 * dayfmt.SIZE)
 check("module_dropped", "firmware.analytics_files" not in sys.modules)
 

@@ -17,7 +17,9 @@ FLOW_ROM = next(rom for rom, role in _SCENARIO["config"]["onewire"]["roles"].ite
 
 @pytest.fixture(scope="module")
 def board(broker):
-    b = start_board(DEFAULT, broker_port=broker.port, heap="150K")
+    # The default scenario runs every typical input plus analytics: a WROVER's heap.
+    # The WROOM-32 stand-in (150K) is covered by test_wroom_heap.py.
+    b = start_board(DEFAULT, broker_port=broker.port, heap="2M")
     yield b
     b.stop()
 
@@ -68,7 +70,7 @@ def test_values_change_over_time(board):
     assert later["channels"]["heatpump_flowT"]["ts"] > first["channels"]["heatpump_flowT"]["ts"]
 
 
-def test_runs_at_wroom_heap_without_memory_error(board):
+def test_runs_without_memory_error(board):
     state = get_json(board.http_port)
     assert state["free_heap"] > 0
     text = console(board)

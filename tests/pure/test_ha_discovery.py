@@ -151,3 +151,32 @@ def test_ids_are_sanitised():
     assert ha_discovery.object_id("odd.name/x") == "odd_name_x"
     topic, payload = _disc().sensor("odd.name", "")
     assert topic == "homeassistant/sensor/hpmon_a1b2c3_odd_name/config"
+
+
+def test_publish_some_sends_retained_and_keeps_what_does_not_fit():
+    class Svc:
+        ha_prefix = "homeassistant"
+        node = "hpmon"
+
+        def __init__(self, room):
+            self.room = room
+            self.sent = []
+            self.disc_queue = [("sensor", "heatpump_flowT", "°C"), ("switch", "ssr", None),
+                               ("button", "restart", None)]
+
+        def _publish(self, topic, payload, retain=False):
+            if self.room <= 0:
+                return False
+            self.room -= 1
+            self.sent.append((topic, json.loads(payload), retain))
+            return True
+
+    svc = Svc(room=1)
+    ha_discovery.publish_some(svc, "hpmon_a1b2c3", "http://10.0.0.9/")
+    assert [t for t, _p, _r in svc.sent] == ["homeassistant/sensor/hpmon_a1b2c3_heatpump_flowT/config"]
+    assert svc.sent[0][2] is True and svc.sent[0][1]["device"]["configuration_url"] == "http://10.0.0.9/"
+    assert len(svc.disc_queue) == 2  # no room for the switch: still queued
+    svc.room = 5
+    ha_discovery.publish_some(svc, "hpmon_a1b2c3", "http://10.0.0.9/")
+    assert [t.split("/")[1] for t, _p, _r in svc.sent] == ["sensor", "switch", "button"]
+    assert svc.disc_queue == []

@@ -23,7 +23,7 @@ WDT_GRACE_MS = 1000
 
 # Extra heap granted for the simulated hardware's own code and data; the
 # board's _sim_boot fills what the simulator does not use with a ballast block.
-SIM_HEAP_ALLOWANCE = 256 * 1024
+SIM_HEAP_ALLOWANCE = 512 * 1024
 
 
 def parse_heap(text):

@@ -13,6 +13,11 @@ import os
 
 gc.collect()
 _base = gc.mem_alloc()
+# Reserve the firmware's budget first, as one block, while the heap is still
+# empty: released after the simulator is loaded and the rest is filled, it
+# gives the firmware a contiguous heap of --heap bytes, as a fresh board has.
+_target = os.getenv("HPMON_HEAP_TARGET")
+_reserve = bytearray(int(_target) - _base) if _target else None
 
 import simworld  # noqa: E402
 
@@ -27,6 +32,21 @@ for _section, _module in (("heat_meter", "sim_mbus_meter"), ("modbus_meter", "si
     if _world.scenario.get(_section):
         __import__(_module)
 
+# The simulated devices' own state is the world's, not the board's: build it
+# now, before the ballast fixes the firmware's heap budget.
+import machine  # noqa: E402
+
+for _uart in (0, 1, 2):
+    machine._devices_on(_uart)
+try:
+    import sim_onewire_bus  # noqa: E402
+    _gpios = set(int(g) for g in (_world.scenario.get("onewire_buses") or {}).values())
+    _gpios.add(int(_world.scenario.get("onewire_default_gpio", 4)))
+    for _gpio in _gpios:
+        sim_onewire_bus.bus_for(_world, _gpio)
+except ImportError:
+    pass
+
 # The board's C runtime reads boot.py/main.py without touching the Python
 # heap; read them before the ballast so the loader costs the firmware nothing.
 _firmware = os.getenv("HPMON_FIRMWARE") or "."
@@ -40,25 +60,21 @@ for _name in ("boot.py", "main.py"):
 _globals = {"__name__": "__main__"}
 
 _ballast = []
-_target = os.getenv("HPMON_HEAP_TARGET")
 if _target:
     gc.collect()
-    # free heap the firmware would see on a board: the target heap less what a
-    # bare interpreter had allocated before the simulator was loaded. Taken in
-    # small blocks: the simulator leaves the heap fragmented.
-    _ballast = [None] * 4096  # preallocated: growing the list would fragment further
+    # Fill whatever the simulator left free, so that only the reserve remains.
+    _ballast = [None] * 1024
     _n = 0
     _size = 8192
-    _extra = gc.mem_free() - (int(_target) - _base)
-    while _extra > 64 and _n < len(_ballast):
+    while _n < len(_ballast):
         try:
-            _ballast[_n] = bytearray(min(_extra - 32, _size))
+            _ballast[_n] = bytearray(_size)
             _n += 1
         except MemoryError:
-            if _size <= 64:
+            if _size <= 16:
                 break
             _size //= 2
-        _extra = gc.mem_free() - (int(_target) - _base)
+    _reserve = None
     gc.collect()
 
 for _code in _sources:

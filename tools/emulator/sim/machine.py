@@ -323,10 +323,21 @@ _DEVICE_KINDS = (
 )
 
 
+_uart_devices = {}
+
+
 def _devices_on(uart_id):
-    """Construct the simulated devices the scenario wires to this UART."""
+    """The simulated devices the scenario wires to this UART.
+
+    Built once: a meter does not reset when the firmware reopens its UART, and
+    _sim_boot builds them before the board's heap budget starts.
+    """
+    found = _uart_devices.get(uart_id)
+    if found is not None:
+        return found
     world = _world()
     found = []
+    _uart_devices[uart_id] = found
     for section, module, default_uart in _DEVICE_KINDS:
         specs = world.scenario.get(section)
         if specs is None:
