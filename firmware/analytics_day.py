@@ -15,6 +15,8 @@ import struct
 
 from micropython import const
 
+from firmware.analytics_totals import _crc16  # one CRC for every flash record
+
 # Accumulator categories: energies in J, weighted temperatures in J*0.1K.
 C_ELEC = const(0)  # all elec (negative readings count as 0)
 C_HEAT = const(1)  # net heat (defrost and other negative heat subtract)
@@ -56,17 +58,6 @@ _REC_CATS = (C_ELEC, C_HEAT, C_ELEC_RUN, C_HEAT_RUN, C_ELEC_DHW, C_HEAT_DHW, C_D
 
 class DayError(ValueError):
     pass
-
-
-def _crc16(buf, n):
-    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) of buf[:n]: catches the 0x00 <-> 0xFF
-    flips of erased flash that a mod-255 Fletcher sum misses."""
-    crc = 0xFFFF
-    for i in range(n):
-        crc ^= buf[i] << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
-    return crc
 
 
 def encode(rec):
