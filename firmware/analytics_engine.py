@@ -100,7 +100,8 @@ class LazyTz:
         from firmware.analytics_tz import Tz
         out = getattr(Tz(self.spec), what)(arg)
         if not loaded:
-            sys.modules.pop(name, None)
+            from firmware.transient import forget
+            forget(name)
         return out
 
     def local_day(self, t):

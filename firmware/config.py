@@ -222,13 +222,8 @@ def _checker():
 
 def _forget_checker():
     """Drop the rules from the heap again (they are only needed while checking)."""
-    import sys
-    sys.modules.pop("firmware.config_check", None)
-    import firmware
-    try:
-        delattr(firmware, "config_check")
-    except AttributeError:
-        pass
+    from firmware.transient import forget
+    forget("firmware.config_check")
 
 
 def validate(cfg):

@@ -5,9 +5,9 @@ Imported only while checking (at boot, on a settings change) and dropped again
 by firmware.config, so the rules never occupy the heap of a running board.
 """
 import json
-import sys
 
 from firmware.config import ROLES, defaults, get
+from firmware.transient import forget
 
 # ESP32 (WROOM-32) GPIOs. 6-11 drive the SPI flash; 34-39 are input only.
 VALID_GPIOS = (0, 1, 2, 3, 4, 5, 12, 13, 14, 15, 16, 17, 18, 19, 21, 22, 23, 25, 26, 27,
@@ -258,31 +258,21 @@ def _validate_heat_input(cfg, errors):
     # validation runs once at boot (and on a save), its bytecode need not hold heap
     # for the whole run on a WROOM-32.
 
-    import firmware
     from firmware import config_heat
     try:
         config_heat.validate(cfg, errors)
     finally:
-        sys.modules.pop("firmware.config_heat", None)
-        try:
-            delattr(firmware, "config_heat")
-        except AttributeError:
-            pass
+        forget("firmware.config_heat")
 
 
 def _validate_connectivity(cfg, errors):
     # wifi/mqtt/ha/emoncms/forward/ssr checks (issue 6): own module, dropped after use
 
-    import firmware
     from firmware import config_net
     try:
         config_net.validate(cfg, errors)
     finally:
-        sys.modules.pop("firmware.config_net", None)
-        try:
-            delattr(firmware, "config_net")
-        except AttributeError:
-            pass
+        forget("firmware.config_net")
 
 
 def _validate_links(cfg, errors):
@@ -291,7 +281,10 @@ def _validate_links(cfg, errors):
     base = defaults()
     if cfg.get("serial_out") != base["serial_out"] or cfg.get("radio") != base["radio"]:
         from firmware import config_links
-        config_links.validate(cfg, errors)
+        try:
+            config_links.validate(cfg, errors)
+        finally:
+            forget("firmware.config_links")
 
 
 DHW_SOURCES = ("none", "channel", "flow", "gpio")
@@ -308,7 +301,7 @@ def _validate_analytics(cfg, errors):
         except (ValueError, TypeError) as exc:
             errors.append("analytics.tz: not a POSIX TZ string like GMT0BST,M3.5.0/1,M10.5.0 (%s)" % exc)
         if not loaded:
-            sys.modules.pop("firmware.analytics_tz", None)
+            forget("firmware.analytics_tz")
     start = an.get("starting_power_w", 150)
     hyst = an.get("hysteresis_w", 20)
     if isinstance(start, (int, float)) and isinstance(hyst, (int, float)) and hyst >= start:

@@ -63,13 +63,8 @@ def _cal():
 
 def _forget_cal():
     """Drop the start-up calibration code from the heap (needed once, or until it succeeds)."""
-    import sys
-    sys.modules.pop("firmware.drivers.ct_cal", None)
-    from firmware import drivers
-    try:
-        delattr(drivers, "ct_cal")
-    except AttributeError:
-        pass
+    from firmware.transient import forget
+    forget("firmware.drivers.ct_cal")
 
 
 def repair(buf, nch, n, bad, nbad):

@@ -30,12 +30,9 @@ def _ops():
 
 def forget_rules():
     """Drop ds18b20_rules and ds18b20_ops from the heap (the next use imports them again)."""
-    import sys
-    for pkg, name in (("firmware", "ds18b20_rules"), ("firmware.drivers", "ds18b20_ops")):
-        sys.modules.pop(pkg + "." + name, None)
-        parent = sys.modules.get(pkg)
-        if parent is not None and hasattr(parent, name):  # (MicroPython's delattr raises KeyError)
-            delattr(parent, name)
+    from firmware.transient import forget
+    forget("firmware.ds18b20_rules")
+    forget("firmware.drivers.ds18b20_ops")
 
 
 FAMILIES = (0x10, 0x22, 0x28)

@@ -26,13 +26,9 @@ def _codec():
 
 def drop_codec():
     """Forget the record codec modules (they come back on the next import)."""
-    import sys
-
-    import firmware
+    from firmware.transient import forget
     for name in _CODEC:
-        sys.modules.pop("firmware." + name, None)
-        if hasattr(firmware, name):  # (MicroPython's delattr raises KeyError, not AttributeError)
-            delattr(firmware, name)
+        forget("firmware." + name)
 
 
 # Outcome of an exchange (also the status the service shows for a failed poll).

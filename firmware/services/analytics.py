@@ -42,9 +42,9 @@ def _files():
 
 
 def _drop_files():
-    import sys
+    from firmware.transient import forget
     for name in (_FILES, "firmware.analytics_summary", "firmware.analytics_tz"):
-        sys.modules.pop(name, None)
+        forget(name)
 
 
 def _hex(data):

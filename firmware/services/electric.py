@@ -277,15 +277,10 @@ class CtService(_Elec):
 
 def _text(name, *args):
     """A log text from electric_text, which is imported only for the call (see there)."""
-    import sys
 
     from firmware.services import electric_text
     try:
         return getattr(electric_text, name)(*args)
     finally:
-        sys.modules.pop("firmware.services.electric_text", None)
-        from firmware import services
-        try:
-            delattr(services, "electric_text")
-        except AttributeError:
-            pass
+        from firmware.transient import forget
+        forget("firmware.services.electric_text")

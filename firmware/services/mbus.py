@@ -102,11 +102,9 @@ class MBusService:
         mm = sys.modules.get("firmware.drivers.mbus_master")
         if mm is not None:
             mm.drop_codec()
+        from firmware.transient import forget
         for pkg, name in _TRANSIENT:
-            sys.modules.pop(pkg + "." + name, None)
-            parent = sys.modules.get(pkg)
-            if parent is not None and hasattr(parent, name):
-                delattr(parent, name)
+            forget(pkg + "." + name)
 
     def _checkin(self):
         if self.supervisor is not None:

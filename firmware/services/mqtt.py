@@ -95,15 +95,8 @@ class _Pipe:
 
 def _unload(name):
     """Forget a module imported only for a moment (heap on a WROOM-32)."""
-    import sys
-    sys.modules.pop(name, None)
-    parent, _, child = name.rpartition(".")
-    mod = sys.modules.get(parent)
-    if mod is not None and hasattr(mod, child):
-        try:
-            delattr(mod, child)
-        except (AttributeError, TypeError):
-            pass
+    from firmware.transient import forget
+    forget(name)
 
 
 class MqttService:
