@@ -97,6 +97,8 @@ def defaults():
                   "key": "89txbe4p8aik5kt3", "promiscuous": True,
                   "emonth_nodes": [19, 20, 21, 22, 23, 24, 25, 26], "roles": {}, "stale_s": 300,
                   "tx_enabled": False, "tx_dest": 5, "tx_every_s": 0},
+        # dashboard (issue 7): history ring for the charts, Server-Sent Events streams
+        "web": {"history_points": 240, "history_s": 60, "sse_clients": 2},
         "watchdog_s": 30,
     }
 

@@ -29,38 +29,53 @@ HISTORY_EPOCH = 1577836800
 
 
 class History:
-    """Fixed-size ring of (unix time, value) pairs; NaN marks 'unknown'."""
+    """Fixed-size ring of samples of a few channels on one shared time axis.
 
-    def __init__(self, size):
+    Times are int32 seconds since HISTORY_EPOCH, values float32 with NaN for
+    'unknown': 4 + 4 x channels bytes per sample (240 samples of 6 channels,
+    4 hours at one a minute, take under 7 KB).
+    """
+
+    def __init__(self, names, size):
+        self.names = tuple(names)
         self.size = size
         self.times = array("i", [0] * size)
-        self.values = array("f", [0.0] * size)
+        self.values = [array("f", [0.0] * size) for _ in self.names]
         self.count = 0
         self.head = 0
 
-    def add(self, t, value):
+    def add(self, t, values):
+        """values: one per name, None = unknown."""
         self.times[self.head] = int(t) - HISTORY_EPOCH
-        self.values[self.head] = float("nan") if value is None else value
+        for ring, v in zip(self.values, values):
+            ring[self.head] = float("nan") if v is None else v
         self.head = (self.head + 1) % self.size
         if self.count < self.size:
             self.count += 1
 
-    def items(self):
-        """Oldest first, as (t, value-or-None)."""
+    def indices(self, since=None):
+        """Ring positions oldest first, optionally only at or after unix time since."""
         start = (self.head - self.count) % self.size
         for i in range(self.count):
             j = (start + i) % self.size
-            v = self.values[j]
-            yield self.times[j] + HISTORY_EPOCH, (None if v != v else v)
+            if since is None or self.times[j] + HISTORY_EPOCH >= since:
+                yield j
+
+    def series(self, name, positions):
+        ring = self.values[self.names.index(name)]
+        return [None if ring[j] != ring[j] else ring[j] for j in positions]
+
+    def items(self, name):
+        """(t, value-or-None) of one channel, oldest first."""
+        pos = list(self.indices())
+        return list(zip([self.times[j] + HISTORY_EPOCH for j in pos], self.series(name, pos)))
 
 
 class Store:
     def __init__(self, history_size=0, history_channels=()):
         self.channels = {}
         self.seq = 0
-        self.history = {}
-        for name in history_channels:
-            self.history[name] = History(history_size) if history_size else None
+        self.history = History(history_channels, history_size) if history_size and history_channels else None
 
     def channel(self, name, unit=""):
         ch = self.channels.get(name)
@@ -101,6 +116,5 @@ class Store:
                 yield ch
 
     def record_history(self, wall):
-        for name, ring in self.history.items():
-            if ring is not None:
-                ring.add(wall, self.value(name))
+        if self.history is not None:
+            self.history.add(wall, [self.value(name) for name in self.history.names])
