@@ -37,7 +37,7 @@ build: $(VENV)/.installed
 	$(PY) -m tools.build
 
 check: setup
-	$(VENV)/bin/ruff check firmware tools tests boot.py main.py
+	$(VENV)/bin/ruff check firmware tools tests boot.py main.py swap.py
 	$(VENV)/bin/mypy
 
 test-upy: build
