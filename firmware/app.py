@@ -32,13 +32,15 @@ class Context:
         self.reset_cause = reset_cause
         self.clock = Clock()
         self.log = Log(clock=self.clock.uptime_s)
-        self.store = Store(history_size=0, history_channels=())
+        self.store = Store(history_size=cfg["web"]["history_points"], history_channels=HISTORY_CHANNELS)
         self.board = boardmod.Board(cfg["pins"])
         self.supervisor = None
         self.services = {}
         self.failed = {}     # service name -> why it could not start
         self.wifi = None
         self.mqtt = None
+        self.auth = None     # firmware.web_auth.Auth, made by the web service
+        self.pending_cfg = None  # saved from the settings page, used after the next restart
 
 
 def _flag_set():
@@ -79,10 +81,36 @@ async def _guarded(ctx, name, make):
         await asyncio.sleep(5)
 
 
+async def _record_history(ctx):
+    """Sample the chart channels into the history ring once per web.history_s slot of wall
+    time (on the minute at 60 s), from the first NTP sync on."""
+    every = ctx.cfg["web"]["history_s"]
+    last_slot = None
+    while True:
+        wall = ctx.clock.wall()
+        if wall is None:
+            await asyncio.sleep(every)
+            continue
+        if wall // every != last_slot:
+            last_slot = wall // every
+            ctx.store.record_history(wall)
+        await asyncio.sleep(every - wall % every)  # a wake-up a little early just goes round again
+
+
 async def _healthy_after(ctx, rtcmem):
     await asyncio.sleep(HEALTHY_AFTER_S)
     rtcmem.update(unhealthy_boots=0)
     ctx.log.info("boot: healthy")
+    if not ctx.safe_mode:  # a firmware update on trial has proved itself (swap.py)
+        try:
+            from firmware import update_stage
+            line = update_stage.confirm()
+            if line:
+                ctx.log.info(line)
+        except Exception as exc:
+            ctx.log.error("update: confirm failed: %r" % exc)
+        from firmware.transient import forget
+        forget("firmware.update_stage")
 
 
 def flush_all(ctx):
@@ -142,6 +170,8 @@ async def _run(ctx, rtcmem):
     sup.register("wifi", 30000)
 
     tasks.append(_guarded(ctx, "http", lambda: _serve_web(ctx)))
+    if ctx.store.history is not None:
+        tasks.append(_record_history(ctx))
 
     if not ctx.safe_mode:
         if cfg["ssr"]["enabled"]:  # first: the output goes to its safe state at once

@@ -95,13 +95,13 @@ class Subscriber:
         self.client.disconnect()
 
 
-def get_json(port, path="/api/state", timeout=5.0):
+def get_json(port, path="/api/state?full=1", timeout=5.0):
     with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=timeout) as resp:
         return json.loads(resp.read())
 
 
 def wait_state(port, predicate, timeout=30.0):
-    """Poll /api/state until predicate(state) holds; returns the last state."""
+    """Poll /api/state?full=1 until predicate(state) holds; returns the last state."""
     deadline = time.time() + timeout
     state = None
     while time.time() < deadline:

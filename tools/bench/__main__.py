@@ -1,7 +1,7 @@
-"""python -m tools.bench <benchmark> [options]: print figures. Benchmarks: power, heap."""
+"""python -m tools.bench <benchmark> [options]: print figures. Benchmarks: power, heap, web."""
 import sys
 
-BENCHMARKS = {"power": "tools.bench.power", "heap": "tools.bench.heap"}
+BENCHMARKS = {"power": "tools.bench.power", "heap": "tools.bench.heap", "web": "tools.bench.web"}
 
 
 def main(argv=None):
