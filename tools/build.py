@@ -48,7 +48,7 @@ def build_firmware(out):
             else:
                 mpy_cross(src, os.path.join(out, rel[:-3] + ".mpy"), rel)
             count += 1
-    for name in ("boot.py", "main.py"):
+    for name in ("boot.py", "main.py", "swap.py"):
         src = os.path.join(paths.ROOT, name)
         mpy_cross(src, os.path.join(paths.CACHE_DIR, "syntax", name[:-3] + ".mpy"), name)  # syntax gate
         shutil.copy(src, os.path.join(out, name))
@@ -74,6 +74,8 @@ def build(out=paths.BUILD_DIR, update_repo_lib=True):
     try:
         n_fw = build_firmware(staging)
         n_lib = build_microdot(os.path.join(staging, "lib"))
+        from tools import www
+        www.build_www(staging)  # the dashboard, gzipped, into firmware/www/
         if update_repo_lib:
             repo_lib = os.path.join(paths.ROOT, "lib", "microdot")
             shutil.rmtree(repo_lib, ignore_errors=True)
