@@ -32,14 +32,17 @@ class Context:
         self.reset_cause = reset_cause
         self.clock = Clock()
         self.log = Log(clock=self.clock.uptime_s)
-        self.store = Store(history_size=cfg["web"]["history_points"], history_channels=HISTORY_CHANNELS)
+        # The chart ring takes at most 1/64 of the free heap (4 + 4 B per channel per sample):
+        # 240 samples (4 h) on a WROVER, about 70 (70 min) on a WROOM-32.
+        points = min(cfg["web"]["history_points"], gc.mem_free() // 64 // (4 + 4 * len(HISTORY_CHANNELS)))
+        self.store = Store(history_size=points, history_channels=HISTORY_CHANNELS)
         self.board = boardmod.Board(cfg["pins"])
         self.supervisor = None
         self.services = {}
         self.failed = {}     # service name -> why it could not start
         self.wifi = None
         self.mqtt = None
-        self.auth = None     # firmware.web_auth.Auth, made by the web service
+        self.auth_state = None  # admin sessions and login failures (firmware/web_routes.py)
         self.pending_cfg = None  # saved from the settings page, used after the next restart
 
 
@@ -101,8 +104,9 @@ async def _healthy_after(ctx, rtcmem):
     await asyncio.sleep(HEALTHY_AFTER_S)
     rtcmem.update(unhealthy_boots=0)
     ctx.log.info("boot: healthy")
-    if not ctx.safe_mode:  # a firmware update on trial has proved itself (swap.py)
-        try:
+    import os
+    if not ctx.safe_mode and "update.json" in os.listdir():  # an update on trial has proved itself
+        try:                                                # (swap.py); its code loads only then
             from firmware import update_stage
             line = update_stage.confirm()
             if line:

@@ -172,13 +172,13 @@ def password_problem(password):
     return None
 
 
-class Session:
-    """One logged-in browser: its cookie token and CSRF token (hex, 128 bits each)."""
+# A session is a plain list [token, csrf, ticks of last use] (hex, 128 bits each): plain data,
+# so the web server can keep sessions in RAM between requests while this module is dropped
+# from the heap (see state()).
+TOKEN, CSRF, LAST = 0, 1, 2
 
-    def __init__(self, token, csrf, now):
-        self.token = token
-        self.csrf = csrf
-        self.last = now
+# What lives on between requests: containers are shared (mutated in place), scalars copied.
+STATE = ("sessions", "_fails", "_global", "_basic_key", "_basic", "_rec", "_loaded", "error")
 
 
 class Auth:
@@ -192,11 +192,24 @@ class Auth:
         self._rec = None
         self._loaded = False
         self.error = None  # why auth.json is unusable, when it is
-        self.sessions = []
+        self.sessions = []     # [token, csrf, last]
         self._fails = {}       # client -> [failures, ticks of the last one]
         self._global = [0, 0]
         self._basic_key = self._random(16)
         self._basic = None     # [MAC of the last good Basic header, ticks of its last use]
+
+    def attach(self, state):
+        """Continue from a state dict kept between requests (empty: start it)."""
+        for key in STATE:
+            if key in state:
+                setattr(self, key, state[key])
+        self.keep(state)
+        return self
+
+    def keep(self, state):
+        """Store what must outlive this object in the state dict (plain data only)."""
+        for key in STATE:
+            state[key] = getattr(self, key)
 
     # ------------------------------------------------------------ the stored password
     def _load(self):
@@ -276,7 +289,7 @@ class Auth:
 
     # ------------------------------------------------------------ what the routes call
     def setup_steps(self, password):
-        """First password: steps, then (200, Session) | (400, reason) | (409, reason)."""
+        """First password: steps, then (200, session) | (400, reason) | (409, reason)."""
         if self.is_set():
             yield (409, "a password is set already; log in")
             return
@@ -290,7 +303,7 @@ class Auth:
         yield (200, self._new_session())
 
     def login_steps(self, password, client=None):
-        """Steps, then (200, Session) | (401, None) wrong | (429, retry_after_s) too many failures."""
+        """Steps, then (200, session) | (401, None) wrong | (429, retry_after_s) too many failures."""
         if not self.is_set():
             yield (401, None)
             return
@@ -317,7 +330,7 @@ class Auth:
         for out in self._store_steps(new):
             if out is None:
                 yield None
-        self.sessions = [s for s in self.sessions if s is session]
+        self.sessions[:] = [s for s in self.sessions if s is session]
         self._basic = None
         yield (200, None)
 
@@ -372,20 +385,20 @@ class Auth:
 
     def _new_session(self):
         now = self._ticks()
-        live = [s for s in self.sessions if self._fresh(s.last, now)]
+        live = [s for s in self.sessions if self._fresh(s[LAST], now)]
         while len(live) >= MAX_SESSIONS:
             oldest = live[0]
             for s in live:
-                if ticks_diff(s.last, oldest.last) < 0:
+                if ticks_diff(s[LAST], oldest[LAST]) < 0:
                     oldest = s
             live.remove(oldest)
-        session = Session(self._token(), self._token(), now)
+        session = [self._token(), self._token(), now]
         live.append(session)
-        self.sessions = live
+        self.sessions[:] = live
         return session
 
     def session_for(self, cookie):
-        """The live Session of a Cookie header (or the bare cookie value), else None."""
+        """The live session of a Cookie header (or the bare cookie value), else None."""
         token = cookie_value(cookie)
         if not token:
             return None
@@ -393,21 +406,21 @@ class Auth:
         found = None
         live = []
         for s in self.sessions:
-            if not self._fresh(s.last, now):
+            if not self._fresh(s[LAST], now):
                 continue
             live.append(s)
-            if same(s.token, token):
+            if same(s[TOKEN], token):
                 found = s
-        self.sessions = live
+        self.sessions[:] = live
         if found is not None:
-            found.last = now
+            found[LAST] = now
         return found
 
     def csrf_ok(self, session, value):
-        return session is not None and bool(value) and same(session.csrf, value)
+        return session is not None and bool(value) and same(session[CSRF], value)
 
     def logout(self, session):
-        self.sessions = [s for s in self.sessions if s is not session]
+        self.sessions[:] = [s for s in self.sessions if s is not session]
 
     # ------------------------------------------------------------ rate limit
     def _wait_ms(self, entry, free, now):

@@ -85,7 +85,8 @@ def system(ctx):
     analytics = ctx.services.get("analytics")
     if analytics is not None:
         st = analytics.state()
-        doc["analytics"] = {"flash_error": st.get("flash_error"), "ring": st.get("ring"), "days": st.get("days")}
+        doc["analytics"] = {"flash_error": st.get("flash_error"), "ring": st.get("ring"), "days": st.get("days"),
+                            "yesterday": st.get("yesterday")}
     return doc
 
 

@@ -20,7 +20,7 @@ async def put_file(ctx, request):
 
 
 async def commit(ctx, request):
-    from firmware.services.web import steps
+    from firmware.web_routes import steps
     try:
         doc = await read_manifest(request.stream, request.content_length)
         result = await steps(Stager().commit_steps(doc))
@@ -33,7 +33,7 @@ async def commit(ctx, request):
 
 
 async def discard(ctx):
-    from firmware.services.web import steps
+    from firmware.web_routes import steps
     try:
         return await steps(Stager().discard_steps())
     except UpdateError as exc:

@@ -14,7 +14,7 @@ import os
 from tools import paths
 
 WEB_DIR = os.path.join(paths.ROOT, "web")
-ASSETS = ("index.html", "app.js", "app.css")
+ASSETS = ("index.html", "app.js", "app.css", "status.html")
 BUDGET = 30 * 1024  # issue 7: first load of the dashboard, every asset gzipped
 
 

@@ -152,7 +152,8 @@ def test_screenshots_phone_and_desktop(board):
 
 
 def _login(b, password=PASSWORD):
-    b.wait_css("#login-pw")
+    # visible, not only present: the page may still be drawing the tab it was asked for
+    b.wait(lambda: b.driver.find_element("css selector", "#login-pw").is_displayed(), what="the login form")
     b.set_value("#login-pw", password)
     b.click("#login button[type=submit]")
 

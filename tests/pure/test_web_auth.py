@@ -140,7 +140,7 @@ def test_setup_stores_salted_hash_never_the_password():
         assert auth.setup("x" * 65)[0] == 400
         assert not auth.is_set()
         status, session = auth.setup("correct horse")
-        assert status == 200 and session.token and session.csrf
+        assert status == 200 and session[0] and session[1]
         assert auth.is_set()
         with open(auth._path) as f:
             text = f.read()
@@ -172,19 +172,19 @@ def test_sessions_tokens_cookie_csrf_logout():
         auth.setup("correct horse")
         status, s = auth.login("correct horse", "10.0.0.5")
         assert status == 200
-        assert len(s.token) == 32 and len(s.csrf) == 32 and s.token != s.csrf
-        int(s.token, 16)
-        int(s.csrf, 16)
-        assert auth.session_for("lang=en; hpmon_session=" + s.token) is s
-        assert auth.session_for(s.token) is s
-        assert auth.session_for(s.token[:-1] + ("0" if s.token[-1] != "0" else "1")) is None
+        assert len(s[0]) == 32 and len(s[1]) == 32 and s[0] != s[1]
+        int(s[0], 16)
+        int(s[1], 16)
+        assert auth.session_for("lang=en; hpmon_session=" + s[0]) is s
+        assert auth.session_for(s[0]) is s
+        assert auth.session_for(s[0][:-1] + ("0" if s[0][-1] != "0" else "1")) is None
         assert auth.session_for(None) is None and auth.session_for("") is None
-        assert auth.csrf_ok(s, s.csrf)
-        assert not auth.csrf_ok(s, s.token)
+        assert auth.csrf_ok(s, s[1])
+        assert not auth.csrf_ok(s, s[0])
         assert not auth.csrf_ok(s, None) and not auth.csrf_ok(s, "")
-        assert not auth.csrf_ok(None, s.csrf)
+        assert not auth.csrf_ok(None, s[1])
         auth.logout(s)
-        assert auth.session_for(s.token) is None
+        assert auth.session_for(s[0]) is None
     finally:
         _cleanup(auth)
 
@@ -194,11 +194,11 @@ def test_session_idle_expiry_and_touch():
     try:
         s = auth.setup("correct horse")[1]
         clock.advance(20 * 60 * 1000)
-        assert auth.session_for(s.token) is s     # used: idle time starts again
+        assert auth.session_for(s[0]) is s     # used: idle time starts again
         clock.advance(20 * 60 * 1000)
-        assert auth.session_for(s.token) is s
+        assert auth.session_for(s[0]) is s
         clock.advance(30 * 60 * 1000 + 1)
-        assert auth.session_for(s.token) is None
+        assert auth.session_for(s[0]) is None
         assert auth.sessions == []
     finally:
         _cleanup(auth)
@@ -210,9 +210,9 @@ def test_session_survives_tick_wrap():
         s = auth.setup("correct horse")[1]
         clock.advance(5000)  # the counter wraps to 4000
         assert clock.now == 4000
-        assert auth.session_for(s.token) is s
+        assert auth.session_for(s[0]) is s
         clock.advance(30 * 60 * 1000 + 1)
-        assert auth.session_for(s.token) is None
+        assert auth.session_for(s[0]) is None
     finally:
         _cleanup(auth)
 
@@ -227,14 +227,14 @@ def test_at_most_four_sessions_least_recently_used_goes():
             clock.advance(1000)
             sessions.append(auth.login("correct horse")[1])
         clock.advance(1000)
-        assert auth.session_for(sessions[0].token) is sessions[0]  # now the most recent
+        assert auth.session_for(sessions[0][0]) is sessions[0]  # now the most recent
         clock.advance(1000)
         fifth = auth.login("correct horse")[1]
         assert len(auth.sessions) == 4
-        assert auth.session_for(sessions[1].token) is None        # least recently used
+        assert auth.session_for(sessions[1][0]) is None        # least recently used
         for s in (sessions[0], sessions[2], sessions[3], fifth):
-            assert auth.session_for(s.token) is s
-        tokens = set(s.token for s in auth.sessions)
+            assert auth.session_for(s[0]) is s
+        tokens = set(s[0] for s in auth.sessions)
         assert len(tokens) == 4
     finally:
         _cleanup(auth)
@@ -249,10 +249,10 @@ def test_change_password_ends_other_sessions():
         assert auth.check_basic(basic_old)
         assert auth.change(mine, "wrong horse", "battery staple")[0] == 401
         assert auth.change(mine, "correct horse", "short")[0] == 400
-        assert auth.session_for(other.token) is other  # failures change nothing
+        assert auth.session_for(other[0]) is other  # failures change nothing
         assert auth.change(mine, "correct horse", "battery staple") == (200, None)
-        assert auth.session_for(mine.token) is mine
-        assert auth.session_for(other.token) is None
+        assert auth.session_for(mine[0]) is mine
+        assert auth.session_for(other[0]) is None
         assert not auth.check_basic(basic_old)  # the remembered Basic header is forgotten too
         assert auth.login("correct horse")[0] == 401
         assert auth.login("battery staple")[0] == 200
@@ -368,5 +368,27 @@ def test_results_never_carry_the_password_or_hash():
         for _status, value in results:
             text = repr(value) + repr(getattr(value, "__dict__", ""))
             assert "horse" not in text and "battery" not in text and hash_hex not in text
+    finally:
+        _cleanup(auth)
+
+
+def test_state_outlives_the_object_as_plain_data():
+    # The web server drops this module between requests: sessions and failures live on in a
+    # dict of builtins, shared by every Auth made on it.
+    auth, clock = _auth()
+    try:
+        state = {}
+        auth.attach(state)
+        auth.setup("correct horse")
+        session = auth.login("correct horse")[1]
+        auth.login("wrong horse", client="10.0.0.9")
+        auth.keep(state)
+        for value in state.values():
+            assert value is None or isinstance(value, (bool, str, bytes, list, dict, tuple))
+        later = Auth(auth._path, ticks_ms=clock, iterations=ITER).attach(state)
+        assert later.session_for(session[0]) is session
+        assert later._fails["10.0.0.9"][0] == 1
+        other = later.login("correct horse")[1]
+        assert auth.session_for(other[0]) is other  # one list, seen by both
     finally:
         _cleanup(auth)
