@@ -7,6 +7,7 @@ source). Fails on anything MicroPython cannot compile.
 """
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -73,6 +74,10 @@ def build(out=paths.BUILD_DIR, update_repo_lib=True):
     staging = tempfile.mkdtemp(prefix=".build-", dir=parent)
     try:
         n_fw = build_firmware(staging)
+        with open(os.path.join(paths.ROOT, "firmware", "version.py")) as f:
+            version = re.search(r"VERSION\s*=\s*[\"']([^\"']+)", f.read())
+        with open(os.path.join(staging, "VERSION"), "w") as f:  # for tools/update.py; not uploaded
+            f.write(version.group(1) if version else "unknown")
         n_lib = build_microdot(os.path.join(staging, "lib"))
         from tools import www
         www.build_www(staging)  # the dashboard, gzipped, into firmware/www/

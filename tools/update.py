@@ -48,7 +48,13 @@ def sha256_file(path):
 
 
 def build_version(build_dir):
-    """VERSION of firmware/version.py (the build holds only bytecode: read the sources)."""
+    """The build's VERSION file (tools/build.py writes it; never uploaded), else VERSION of
+    firmware/version.py in the sources."""
+    try:
+        with open(os.path.join(build_dir, "VERSION")) as f:
+            return f.read().strip()
+    except OSError:
+        pass
     for base in (build_dir, paths.ROOT):
         try:
             with open(os.path.join(base, "firmware", "version.py")) as f:

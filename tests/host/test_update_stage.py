@@ -748,3 +748,12 @@ def test_unix_port_power_cut_resume(tmp_path):
     booted = _upy_boot(flash, scenario)
     assert "app v2 running" in booted.stdout, booted.stdout + booted.stderr
     assert _tree(flash) == new
+
+
+def test_update_tool_names_the_set_by_the_builds_version_file(tmp_path):
+    from tools import update
+    (tmp_path / "VERSION").write_text("7.7.7\n")
+    assert update.build_version(str(tmp_path)) == "7.7.7"
+    (tmp_path / "VERSION").unlink()  # an older build: the sources' version.py
+    from firmware import version
+    assert update.build_version(str(tmp_path)) == version.VERSION
