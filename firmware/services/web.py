@@ -57,16 +57,17 @@ def state_document(ctx):
             forward[name] = buf.stats()
     if forward:
         doc["forward"] = forward
-    return Response(_stream_state(doc, ctx.store), headers={"Content-Type": "application/json"})
+    # A snapshot now (small tuples, one consistent moment), written out a channel at a time.
+    snap = [(ch.name, ch.value, ch.unit, ch.wall, ch.status) for ch in ctx.store.channels.values()]
+    return Response(_stream_state(doc, snap), headers={"Content-Type": "application/json"})
 
 
-def _stream_state(head, store):
+def _stream_state(head, snap):
     yield json.dumps(head)[:-1] + ', "channels": {'
     head = None
     sep = ""
-    for ch in list(store.channels.values()):
-        yield sep + json.dumps(ch.name) + ": " + json.dumps(
-            {"value": ch.value, "unit": ch.unit, "ts": ch.wall, "status": ch.status})
+    for name, value, unit, wall, status in snap:
+        yield sep + json.dumps(name) + ": " + json.dumps({"value": value, "unit": unit, "ts": wall, "status": status})
         sep = ", "
     yield "}}"
 
