@@ -7,6 +7,7 @@ import gc
 import json
 
 from firmware import version
+from firmware.services.web import forward_stats
 
 LOG_LINES = 30
 # Decimal places per unit in /api/history: what a chart can show (a 4-hour view of 6 channels
@@ -47,16 +48,6 @@ def history(ctx, args):
     return Response(json.dumps(doc, separators=(",", ":")), headers={"Content-Type": "application/json"})
 
 
-def _forward_counts(ctx):
-    out = {}
-    for name in ("mqtt", "emoncms"):
-        svc = ctx.services.get(name)
-        buf = getattr(svc, "buffer", None) if svc is not None else None
-        if buf is not None:
-            out[name] = buf.stats()
-    return out
-
-
 def system(ctx):
     sup = ctx.supervisor
     gc.collect()
@@ -69,7 +60,7 @@ def system(ctx):
         "config_errors": ctx.config_errors, "failed_services": ctx.failed,
         "restart_needed": ctx.pending_cfg is not None,
         "services": sorted(ctx.services),
-        "forward": _forward_counts(ctx),
+        "forward": forward_stats(ctx),
         "log": ctx.log.tail(LOG_LINES),
         "log_errors": ctx.log.errors,
     }

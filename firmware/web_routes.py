@@ -143,13 +143,8 @@ async def dispatch(ctx, request, path):
             return doc
         if fn not in NO_BODY or modname == "web_login":
             args.append(doc)
-    full = "firmware." + modname
+    from firmware.services.web import module_call
     try:
-        mod = __import__(full, None, None, [fn])
-        result = getattr(mod, fn)(*args)
-        if hasattr(result, "send"):  # a coroutine
-            result = await result
-        return result
+        return await module_call(modname, fn, *args)
     finally:
-        forget(full)
         forget("firmware.web_auth")

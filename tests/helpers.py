@@ -54,6 +54,16 @@ class Broker:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def wait_until(condition, timeout=30.0, every=0.1):
+    """Poll condition() until it is true (True) or timeout seconds have passed (False)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(every)
+    return False
+
+
 class Subscriber:
     """Collects every message on the given topic filters (paho-mqtt, a real client)."""
 
@@ -83,12 +93,7 @@ class Subscriber:
             return [p for t, p, _r, _ts in self.messages if t == topic]
 
     def wait_for(self, predicate, timeout=30.0):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if predicate(self):
-                return True
-            time.sleep(0.1)
-        return False
+        return wait_until(lambda: predicate(self), timeout)
 
     def stop(self):
         self.client.loop_stop()

@@ -23,6 +23,16 @@ MAX_UPLOAD = 64 * 1024
 MAX_LINE = 1024
 
 
+def forward_stats(ctx):
+    """Store-and-forward buffer counts per publisher (mqtt, emoncms) that has one."""
+    out = {}
+    for name in ("mqtt", "emoncms", "ssr"):
+        buf = getattr(ctx.services.get(name), "buffer", None)
+        if buf is not None:
+            out[name] = buf.stats()
+    return out
+
+
 def state_document(ctx):
     """/api/state?full=1, streamed a channel at a time: on a WROOM-32 the whole document
     (~6 KB) as one string fails to find a free block long before the heap is full."""
@@ -45,16 +55,11 @@ def state_document(ctx):
     if ctx.mqtt is not None:
         doc["mqtt"] = ctx.mqtt.state()
     # connectivity (issue 6): emoncms, SSR, store-and-forward buffers
-    forward = {}
-    for name in ("mqtt", "emoncms", "ssr"):
-        svc = ctx.mqtt if name == "mqtt" else ctx.services.get(name)
-        if svc is None:
-            continue
-        if name != "mqtt":
+    for name in ("emoncms", "ssr"):
+        svc = ctx.services.get(name)
+        if svc is not None:
             doc[name] = svc.state()
-        buf = getattr(svc, "buffer", None)
-        if buf is not None:
-            forward[name] = buf.stats()
+    forward = forward_stats(ctx)
     if forward:
         doc["forward"] = forward
     # A snapshot now (small tuples, one consistent moment), written out a channel at a time.
@@ -121,15 +126,6 @@ def www_dir():
     return path[:path.rfind("/") + 1] + "www/" if "/" in path else "firmware/www/"
 
 
-def _exists(path):
-    import os
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
-
-
 async def module_call(modname, fn, *args):
     """Import a handler module for one request, call fn (awaiting it if async), drop it."""
     full = "firmware." + modname
@@ -181,10 +177,10 @@ class Web:
             return {"error": "not found"}, 404
         if request.method != "GET":
             return {"error": "method not allowed"}, 405
-        gz = www_dir() + path + ".gz"
-        if not _exists(gz):  # running from the sources, not a build
+        try:  # send_file opens the file now
+            return Response.send_file(www_dir() + path + ".gz", content_type=kind, compressed=True, max_age=300)
+        except OSError:  # running from the sources, not a build
             return {"error": "dashboard not built: make build"}, 404
-        return Response.send_file(gz, content_type=kind, compressed=True, max_age=300)
 
     async def failed(self, request, exc):
         """Any exception in a handler: logged on the board, short JSON to the client."""

@@ -8,37 +8,14 @@ the test checks the whole chain: scenario -> simulated sensor volts / scratchpad
 import json
 
 from firmware import heat
-from tests.host.upy import run_upy
+from tests.host.upy import SERVICE_CONTEXT, run_upy
 
 FLOW_ROM = "28ff641e821603e2"
 RETURN_ROM = "28ff1c5a92160496"
 OUTSIDE_ROM = "28ff9a3bc1160441"
 
-HARNESS = r'''
+HARNESS = SERVICE_CONTEXT + r'''
 import asyncio, json, time
-from firmware import config
-from firmware.board import Board
-from firmware.clock import Clock
-from firmware.log import Log
-from firmware.store import Store
-
-class Ctx:
-    pass
-
-def make(overlay):
-    cfg = config.defaults()
-    errors = []
-    config.merge(cfg, overlay, errors)
-    errors += config.validate(cfg)
-    assert not errors, errors
-    ctx = Ctx()
-    ctx.cfg = cfg
-    ctx.store = Store()
-    ctx.log = Log(echo=False)
-    ctx.clock = Clock()
-    ctx.board = Board(cfg["pins"])
-    ctx.services = {}
-    return ctx
 
 def snap(store, prefix=""):
     out = {}

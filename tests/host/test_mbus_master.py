@@ -9,7 +9,7 @@ StreamReader path are exercised as on the board.
 import json
 
 from firmware import mbus_frame as mf
-from tests.host.upy import run_upy
+from tests.host.upy import SERVICE_CONTEXT, run_upy
 
 PRELUDE = r'''
 import asyncio, json, time, machine
@@ -234,31 +234,8 @@ async def main():
     assert res["gap"] < 100, res  # other tasks kept running (10 ms ticks)
 
 
-SERVICE = r'''
-from firmware import config
-from firmware.board import Board
-from firmware.clock import Clock
-from firmware.log import Log
-from firmware.store import Store
+SERVICE = SERVICE_CONTEXT + r'''
 from firmware.services.mbus import MBusService
-
-class Ctx:
-    pass
-
-def make(overlay):
-    cfg = config.defaults()
-    errors = []
-    config.merge(cfg, overlay, errors)
-    errors += config.validate(cfg)
-    assert not errors, errors
-    ctx = Ctx()
-    ctx.cfg = cfg
-    ctx.store = Store()
-    ctx.log = Log(echo=False)
-    ctx.clock = Clock()
-    ctx.board = Board(cfg["pins"])
-    ctx.services = {}
-    return ctx
 
 def snap(store, names):
     out = {}

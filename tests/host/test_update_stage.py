@@ -454,19 +454,24 @@ def _assert_bootable(root):
         assert tree in (_expected(OLD), _expected(NEW))
 
 
+def _boot_cut_after(root, n):
+    """swap.boot(root) with the power cut after its n-th filesystem step."""
+    swap._hook = _cut_after(n)[0]
+    try:
+        with pytest.raises(PowerCut):
+            swap.boot(root)
+    finally:
+        swap._hook = None
+    _assert_bootable(root)
+
+
 def test_power_cut_at_every_step_of_the_swap(tmp_path):
     total = _ops(_committed(tmp_path / "count")[0])
     assert total > 15
     for n in range(total):
         base = tmp_path / ("cut%d" % n)
         root, _ = _committed(base)
-        swap._hook = _cut_after(n)[0]
-        try:
-            with pytest.raises(PowerCut):
-                swap.boot(root)
-        finally:
-            swap._hook = None
-        _assert_bootable(root)
+        _boot_cut_after(root, n)
         assert os.path.exists(root + "update.json")
         assert swap.boot(root) == "trial", n  # the next boot finishes the install
         assert _tree(root) == _expected(NEW), n
@@ -511,13 +516,7 @@ def test_power_cut_at_every_step_of_the_rollback(tmp_path):
     for n in range(total):
         base = tmp_path / ("cut%d" % n)
         root = at_rollback(base)
-        swap._hook = _cut_after(n)[0]
-        try:
-            with pytest.raises(PowerCut):
-                swap.boot(root)
-        finally:
-            swap._hook = None
-        _assert_bootable(root)
+        _boot_cut_after(root, n)
         assert swap.boot(root) in ("rolled back", None), n
         assert _tree(root) == _expected(OLD), n
         assert not os.path.exists(root + "update.json")

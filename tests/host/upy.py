@@ -25,3 +25,32 @@ def run_upy(code, scenario=None, heap="2M", timeout=60, env=None):
                             env=full_env, capture_output=True, text=True, timeout=timeout)
     result.work = work
     return result
+
+
+# The start of a unix-port script that runs a service the way firmware/app.py does: a
+# Context with the default configuration plus an overlay, a store, log, clock and board.
+SERVICE_CONTEXT = r'''
+from firmware import config
+from firmware.board import Board
+from firmware.clock import Clock
+from firmware.log import Log
+from firmware.store import Store
+
+class Ctx:
+    pass
+
+def make(overlay):
+    cfg = config.defaults()
+    errors = []
+    config.merge(cfg, overlay, errors)
+    errors += config.validate(cfg)
+    assert not errors, errors
+    ctx = Ctx()
+    ctx.cfg = cfg
+    ctx.store = Store()
+    ctx.log = Log(echo=False)
+    ctx.clock = Clock()
+    ctx.board = Board(cfg["pins"])
+    ctx.services = {}
+    return ctx
+'''

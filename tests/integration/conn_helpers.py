@@ -12,7 +12,7 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.helpers import free_port, wait_port
+from tests.helpers import free_port, wait_port, wait_until
 from tools import paths
 
 DEFAULT = os.path.join(paths.ROOT, "scenarios", "default.json")
@@ -201,12 +201,7 @@ class Sub:
         return [m[1] for m in self.all(topic)]
 
     def wait_for(self, predicate, timeout=30.0):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if predicate(self):
-                return True
-            time.sleep(0.1)
-        return False
+        return wait_until(lambda: predicate(self), timeout)
 
     def publish(self, topic, payload, retain=False):
         self.client.publish(topic, payload, retain=retain).wait_for_publish(5)

@@ -189,14 +189,19 @@ def test_first_visit_sets_the_password_then_login_is_needed(board):
         _no_js_errors(b)
 
 
+def _save_settings(b, board, values):
+    """Log in on the settings page, type values ({css: text}) and press Save."""
+    b.get(board.url + "#settings")
+    _login(b)
+    b.wait_css("#settings-form")
+    for css, text in values.items():
+        b.set_value(css, text)
+    b.click("#save")
+
+
 def test_a_wrong_field_shows_its_error_next_to_it(board):
     with Browser(DESKTOP) as b:
-        b.get(board.url + "#settings")
-        _login(b)
-        b.wait_css("#settings-form")
-        b.set_value("#f-mqtt\\.port", "99999")
-        b.set_value("#f-mqtt\\.keepalive_s", "45")
-        b.click("#save")
+        _save_settings(b, board, {"#f-mqtt\\.port": "99999", "#f-mqtt\\.keepalive_s": "45"})
         err = b.wait(lambda: b.text('[data-err="mqtt.port"]'), what="the mqtt.port error")
         assert "65535" in err
         # the message sits in the MQTT port's own field row, and the input is marked
@@ -212,12 +217,7 @@ def test_a_wrong_field_shows_its_error_next_to_it(board):
 def test_a_setting_round_trips_and_survives_a_restart(board):
     boots = len(board.boots)
     with Browser(DESKTOP) as b:
-        b.get(board.url + "#settings")
-        _login(b)
-        b.wait_css("#settings-form")
-        b.set_value("#f-node", "attic")
-        b.set_value("#f-mqtt\\.keepalive_s", "45")
-        b.click("#save")
+        _save_settings(b, board, {"#f-node": "attic", "#f-mqtt\\.keepalive_s": "45"})
         b.wait(lambda: "Saved" in (b.text("#settings-msg") or ""), what="saved")
         assert _basic(board, "GET", "/api/config")["node"] == "attic"
         b.get(board.url + "#system")

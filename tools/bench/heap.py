@@ -18,7 +18,7 @@ TYPICAL = ("onewire", "mbus", "ct", "mqtt")  # issue 2's WROOM-32 typical config
 BIG_HEAP = 4 * 1024 * 1024
 
 
-def _scenario(base_path, enabled):
+def feature_scenario(base_path, enabled):
     with open(base_path) as f:
         scenario = json.load(f)
     cfg = scenario.setdefault("config", {})
@@ -35,7 +35,7 @@ def _scenario(base_path, enabled):
 
 def measure(base, enabled, heap=BIG_HEAP, settle_s=15, broker_port=None):
     from tests.helpers import console, start_board, wait_state
-    board = start_board(_scenario(base, enabled), heap="%d" % heap, broker_port=broker_port)
+    board = start_board(feature_scenario(base, enabled), heap="%d" % heap, broker_port=broker_port)
     try:
         state = wait_state(board.http_port, lambda s: s["uptime_s"] >= settle_s, timeout=settle_s + 60)
         return {"used": heap - state["free_heap"], "free": state["free_heap"], "min_free": state["min_free_heap"],

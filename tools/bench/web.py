@@ -103,7 +103,7 @@ def _board(scenario, heap, broker_port):
 def main(argv=None):
     from tests.helpers import Broker, console
     from tools import paths
-    from tools.bench.heap import TYPICAL, _scenario
+    from tools.bench.heap import TYPICAL, feature_scenario
     parser = argparse.ArgumentParser(prog="python -m tools.bench web", description=__doc__)
     parser.add_argument("--scenario", default=os.path.join(paths.ROOT, "scenarios", "default.json"))
     parser.add_argument("--seconds", type=int, default=30, help="how long the event streams stay open")
@@ -127,7 +127,7 @@ def main(argv=None):
         finally:
             board.stop()
         try:
-            board = _board(_scenario(args.scenario, TYPICAL), "150K", broker.port)
+            board = _board(feature_scenario(args.scenario, TYPICAL), "150K", broker.port)
         except AssertionError as exc:
             print("--heap 150K, typical configuration: did not come up (%s)" % str(exc)[:200])
             return 0
