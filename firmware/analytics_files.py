@@ -38,7 +38,8 @@ def totals_plan(cfg):
     if get(cfg, "vfs.enabled"):
         plan.append(("vfs_heat_wh", "counter", True))
         plan.append(("vfs_cool_wh", "counter", True))
-    elec = get(cfg, "elec.source", None)
+    # "auto" resolved the way the input services resolve it (a class-1 meter, else the first CT)
+    elec = configmod.elec_source(cfg) if "elec" in cfg and "ct" in cfg else get(cfg, "elec.source", None)
     if elec in ("modbus", "irda"):
         plan.append(("heatpump_elec_wh", "register", None))
     elif isinstance(elec, str) and (elec.startswith("ct") or elec == "pulse"):

@@ -140,6 +140,9 @@ cfg["elec"]["source"] = "ct1"  # heatpump_elec_wh: a counter from 0 at boot
 # heat: the M-Bus meter of the defaults -> heatpump_heat_wh follows its register
 plan = [p[0] for p in __import__("firmware.analytics_files", None, None, ["x"]).totals_plan(cfg)]
 check("plan", "heatpump_heat_wh" in plan and "heatpump_elec_wh" in plan and "ct1_wh" in plan, plan)
+auto = configmod.defaults()  # elec.source "auto" with CT 1 on: heatpump_elec_wh is CT 1's total
+plan_auto = __import__("firmware.analytics_files", None, None, ["x"]).totals_plan(auto)
+check("plan_auto", ("heatpump_elec_wh", "counter", True) in plan_auto, plan_auto)
 
 # ---- first boot: nothing stored
 ctx, svc = boot(cfg)
