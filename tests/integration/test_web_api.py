@@ -292,6 +292,22 @@ def test_totals_can_be_set_with_an_audit_line(board, admin):
     assert any("totals" in line and "1234567" in line for line in request(board, "GET", "/api/system")[2]["log"])
     assert admin.call("POST", "/api/totals", {"name": "heatpump_elec_kwh", "wh": -5})[0] == 400
     assert admin.call("POST", "/api/totals", {"name": "nonsense", "wh": 5})[0] == 400
+    # a new heat meter whose register starts near 0: the heat total carries on from where it was
+    before = get_json(board.http_port)["channels"]["heatpump_heat_kwh"]["value"]
+    status, _h, doc = admin.call("POST", "/api/totals", {"name": "heatpump_heat_kwh", "replace_meter": True,
+                                                         "register_wh": 5})
+    assert status == 200 and doc["audit"]["action"] == "replace", doc
+    after = get_json(board.http_port)["channels"]["heatpump_heat_kwh"]["value"]
+    assert before - 0.01 <= after < before + 5, (before, after)
+
+
+def test_flow_return_offset_is_applied_only_by_hand(board, admin):
+    # the self-check learns from 15 min of pump-only running (analytics_dtcheck settle_s):
+    # a board up for a minute has nothing to apply yet, and says so
+    assert get_json(board.http_port)["channels"]["heatpump_dt_offset"]["value"] is None
+    status, _h, doc = admin.call("POST", "/api/dtcheck/apply")
+    assert status == 409 and "no offset" in doc["error"]
+    assert request(board, "POST", "/api/dtcheck/apply")[0] == 401
 
 
 def test_malformed_requests_get_4xx_and_the_board_keeps_serving(board):
