@@ -91,8 +91,8 @@ async def _record_history(ctx):
     last_slot = None
     while True:
         wall = ctx.clock.wall()
-        if wall is None:
-            await asyncio.sleep(every)
+        if wall is None:  # not synced yet: the first sample soon after it is
+            await asyncio.sleep(min(every, 5))
             continue
         if wall // every != last_slot:
             last_slot = wall // every

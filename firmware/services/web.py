@@ -142,6 +142,7 @@ async def module_call(modname, fn, *args):
 
 ALL = ["GET", "POST", "PUT", "DELETE"]
 HTML = "text/html; charset=utf-8"
+PAGES = {"status": "status.html"}  # page URLs -> asset files
 ASSETS = {"index.html": HTML, "status.html": HTML, "app.js": "application/javascript", "app.css": "text/css"}
 
 
@@ -172,6 +173,7 @@ class Web:
                 from microdot.sse import sse_response
                 return sse_response(request, self.events)
             return await module_call("web_routes", "dispatch", ctx, request, path[4:])
+        path = PAGES.get(path, path)
         kind = ASSETS.get(path)
         if kind is None:
             return {"error": "not found"}, 404

@@ -310,6 +310,16 @@ def test_flow_return_offset_is_applied_only_by_hand(board, admin):
     assert request(board, "POST", "/api/dtcheck/apply")[0] == 401
 
 
+def test_pages_are_gzipped_assets(board):
+    for path, kind in (("/", "text/html"), ("/status", "text/html"), ("/app.js", "application/javascript"),
+                       ("/app.css", "text/css")):
+        status, headers, body = request(board, "GET", path, headers={"Accept-Encoding": "gzip"})
+        assert status == 200 and headers["content-type"].startswith(kind), path
+        assert headers["content-encoding"] == "gzip" and body[:2] == b"\x1f\x8b", path
+    assert request(board, "GET", "/nothing.html")[0] == 404
+    assert request(board, "POST", "/app.js")[0] == 405
+
+
 def test_malformed_requests_get_4xx_and_the_board_keeps_serving(board):
     assert request(board, "DELETE", "/api/state")[0] == 405
     assert request(board, "GET", "/nope")[0] == 404
