@@ -97,7 +97,8 @@ class CtService(_Elec):
         self.sampler = CtSampler(v, [board.adc("ct%d" % k) for k in self.inputs], cfg["set_us"], cfg["burst_ms"], bias)
         self.calibrated = cfg["uv_per_count"] != 0 or v is None
         self._setup(upc, bias)
-        self.energy = [Energy(export=cfg["export"][k - 1], max_interval_ms=3 * self.interval_ms) for k in self.inputs]
+        self.energy = [Energy(export=cfg["export"][k - 1], max_interval_ms=4 * self.interval_ms)
+                       for k in self.inputs]
         self.burst_period = cfg["burst_period_ms"]
         self.max_silence_ms = self.interval_ms * 3 + self.burst_period + 5000
         self.hold_ms = 0  # scheduler hold in the current interval (bursts + processing)
@@ -105,6 +106,7 @@ class CtService(_Elec):
         self.restarts = 0
         self.repaired = 0
         self._cal_tries = 0
+        self.unmeasured_ms = 0  # time of intervals whose every burst was spoiled, not yet counted
 
     def _setup(self, upc, bias):
         from firmware import ctpower
@@ -223,6 +225,11 @@ class CtService(_Elec):
             self.note("vac", vst, _text("vac", vst, cfg["fallback_vrms"], ac) if self._warns("vac", vst) else None)
         n_ac = avg.ac_bursts
         n_na = avg.bursts - n_ac
+        # An interval whose every burst was spoiled (interrupts; on the emulator a starved host) reads
+        # unknown, and its time counts with the next interval that has bursts, at that one's mean power:
+        # bursts only ever sample the time between them. Energy.add caps the span at 3 intervals.
+        span_ms = elapsed_ms + self.unmeasured_ms
+        self.unmeasured_ms = 0 if avg.bursts else min(span_ms, 3 * self.interval_ms)
         total = 0.0  # type: float | None
         total_wh = 0
         worst = OK
@@ -237,7 +244,7 @@ class CtService(_Elec):
             e = self.energy[j]
             counted = p is not None and (is_ac or not self.acac) and st != ctpower.DISCONNECTED
             if counted and avg.bursts:
-                e.add(p, elapsed_ms * (n_ac if is_ac else n_na) // avg.bursts)
+                e.add(p, span_ms * (n_ac if is_ac else n_na) // avg.bursts)
             self.put(ch + "_power", p, "W", st)
             self.put(ch + "_irms", irms, "A", st)
             self.put(ch + "_va", va, "VA", st)

@@ -17,6 +17,8 @@ def ct(st):
 
 
 def vac(vst, fallback_vrms, ac):
+    if vst == "no_data":
+        return _CT[vst] + " (interrupts held the CPU?): readings unknown, energy counted after"
     if ac:
         return "AC-AC %s" % vst
     return "AC-AC signal %s: CTs read apparent power at %g V, not counted as energy" % (vst, fallback_vrms)

@@ -81,6 +81,15 @@ class Run:
                 out.append(item + (ws,))
         return out
 
+    def measured(self, reps):
+        """reps less the readings published as unknown because not one burst of their interval
+        could be paced (value None, status no_data): a loaded host can starve the emulated board
+        of CPU for a whole interval, as an interrupt storm would a board, and unknown is then the
+        right answer (a host that slow for a whole run fails the test: nothing was measured)."""
+        kept = [x for x in reps if not (x[1] is None and x[2] == "no_data")]
+        assert kept or not reps, reps
+        return kept
+
     def snapshots(self, name):
         """[(world seconds, value, status)] of a channel at every poll."""
         return [(ws, s["channels"][name]["value"], s["channels"][name]["status"])
@@ -185,7 +194,7 @@ def test_three_cts_read_the_truth(runs):
     scen = r.board.scenario
     for pos, k in enumerate((1, 2, 3)):
         truth = ct_truth(scen, pos)
-        reps = [x for x in r.reports("ct%d_power" % k) if 8 < r.wts(x[0]) < 44]
+        reps = r.measured([x for x in r.reports("ct%d_power" % k) if 8 < r.wts(x[0]) < 44])
         assert len(reps) >= 4, (k, reps)
         p = truth["real_power_w"]
         for _ts, value, status, _ws in reps:
@@ -196,12 +205,12 @@ def test_three_cts_read_the_truth(runs):
                 assert status == "ok"
                 assert abs(value - p) <= 1.5 * max(0.005 * p, 2.0), (k, value, p)
         if p:
-            pf = [x[1] for x in r.reports("ct%d_pf" % k) if 8 < r.wts(x[0]) < 44]
-            irms = [x[1] for x in r.reports("ct%d_irms" % k) if 8 < r.wts(x[0]) < 44]
+            pf = [x[1] for x in r.measured(r.reports("ct%d_pf" % k)) if 8 < r.wts(x[0]) < 44]
+            irms = [x[1] for x in r.measured(r.reports("ct%d_irms" % k)) if 8 < r.wts(x[0]) < 44]
             assert all(abs(v - truth["pf"]) < 0.01 for v in pf), (k, pf, truth["pf"])
             assert all(abs(v - truth["irms"]) < 0.01 * truth["irms"] for v in irms), (k, irms, truth["irms"])
-    vrms = [x[1] for x in r.reports("vrms") if r.wts(x[0]) > 8]
-    freq = [x[1] for x in r.reports("freq") if r.wts(x[0]) > 8]
+    vrms = [x[1] for x in r.measured(r.reports("vrms")) if r.wts(x[0]) > 8]
+    freq = [x[1] for x in r.measured(r.reports("freq")) if r.wts(x[0]) > 8]
     assert vrms and all(abs(v - scen["mains"]["vrms"]) < 0.4 for v in vrms), vrms
     assert freq and all(abs(f - scen["mains"]["freq_hz"]) < 0.03 for f in freq), freq
     assert_no_crash(r)
@@ -209,7 +218,7 @@ def test_three_cts_read_the_truth(runs):
 
 def test_backup_heater_switching_on_is_seen_and_summed(runs):
     r = runs["ct"]
-    on = [x for x in r.reports("ct3_power") if r.wts(x[0]) > 45 + INTERVAL + 1]
+    on = r.measured([x for x in r.reports("ct3_power") if r.wts(x[0]) > 45 + INTERVAL + 1])
     assert on and all(abs(v - 3000.0) <= 1.5 * 15.0 and st == "ok" for _t, v, st, _w in on), on
     assert "ct3: ok again" in r.console()
     # heatpump_elec = ct1 + ct2 + ct3 of the same report; its Wh the sum of theirs
@@ -224,8 +233,8 @@ def test_backup_heater_switching_on_is_seen_and_summed(runs):
         wh = sum(ch["ct%d_wh" % k]["value"] for k in (1, 2, 3))
         assert ch["heatpump_elec_wh"]["value"] == wh
         assert abs(ch["heatpump_elec_kwh"]["value"] - wh / 1000.0) < 1e-9
-    last = r.last("heatpump_elec")
-    assert abs(last["value"] - (2000.0 + 60.0 + 3000.0)) < 1.5 * 0.005 * 5060.0, last
+    last = r.measured(r.reports("heatpump_elec"))[-1]
+    assert abs(last[1] - (2000.0 + 60.0 + 3000.0)) < 1.5 * 0.005 * 5060.0, last
 
 
 def test_ct_energy_follows_the_integral_of_the_truth(runs):
@@ -297,7 +306,7 @@ def test_modbus_is_the_heatpump_elec_source_and_ct1_stays(runs):
                 assert abs(ch["heatpump_elec_kwh"]["value"] * 1000 - ch["heatpump_elec_wh"]["value"]) < 1e-3
     kwh = mqtt_values(r, "heatpump_elec_kwh")
     assert kwh and all(3456.7 < v < 3457.0 for _ws, v in kwh)
-    ct1 = [x[1] for x in r.reports("ct1_power") if 18 < r.wts(x[0])]
+    ct1 = [x[1] for x in r.measured(r.reports("ct1_power")) if 18 < r.wts(x[0])]
     assert ct1 and all(abs(v - 900.0) < 1.5 * 4.5 for v in ct1), ct1
 
 

@@ -236,6 +236,28 @@ _ADC1_PINS = (32, 33, 34, 35, 36, 37, 38, 39)
 _ADC2_PINS = (0, 2, 4, 12, 13, 14, 15, 25, 26, 27)
 
 
+_storm_last_us = 0
+_waveforms = None
+
+
+def _storm():
+    """The "irq_storm" fault (sim_waveforms): an interrupt holds the CPU every few ms, so the read
+    returns late; busy, as an interrupt handler would be."""
+    global _storm_last_us, _waveforms
+    if _waveforms is None:
+        import sim_waveforms
+        _waveforms = sim_waveforms
+    if not _waveforms.storm:
+        return
+    sim_waveforms = _waveforms
+    now = time.time_ns() // 1000
+    if now - _storm_last_us >= sim_waveforms.STORM_EVERY_US:
+        _storm_last_us = now
+        end = now + sim_waveforms.STORM_HOLD_US
+        while time.time_ns() // 1000 < end:
+            pass
+
+
 class ADC:
     """ESP32 SAR ADC: 12 bits, attenuation sets the range (esp32 quickref)."""
 
@@ -278,7 +300,9 @@ class ADC:
             if network._wifi_active():
                 return 0.0  # v1.26-v1.28 silently return 0 on ADC2 with Wi-Fi on
         import sim_analog
-        return sim_analog.millivolts(self._gpio, time.time_ns() // 1000)
+        mv = sim_analog.millivolts(self._gpio, time.time_ns() // 1000)
+        _storm()
+        return mv
 
     def _raw(self):
         full = ADC._FULL_SCALE_MV[self._atten]

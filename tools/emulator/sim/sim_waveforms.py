@@ -8,7 +8,9 @@ Scenario values (dicts as in the scenario JSON):
            (input: CT number 1-3; default list position + 1)
   adc   = {"noise_lsb": 1.0}
   faults: "acac_missing" (the V pin sits at the bias), "ct_unplugged" (target: CT number; that
-  input sits at the bias, i.e. reads 0 A).
+  input sits at the bias, i.e. reads 0 A), "irq_storm" (an interrupt holds the CPU for STORM_HOLD_US
+  every STORM_EVERY_US, as a Wi-Fi storm would: sample reads come late, bursts cannot be paced;
+  machine.ADC applies it).
 
 Definitions (the truth the firmware is judged against):
 - v(t) = sqrt2*V1*[sin(wt) + sum f_h sin(h*wt + p_h)], with vrms the total RMS, so
@@ -197,6 +199,9 @@ def counts(pin_v, noise_lsb=0.0, rng=None):
 
 # ---------------------------------------------------------------- emulator entry point
 
+STORM_HOLD_US = 1500  # longer than ct_sampler can interpolate (MAX_RUN sets of 250 us)
+STORM_EVERY_US = 5000
+storm = False  # the "irq_storm" fault is on (refreshed with the scenario values)
 _REFRESH_MS = 100  # re-read the scenario values this often (virtual ms)
 _sig = None
 _sig_ms = None
@@ -220,7 +225,8 @@ def _leaf(world, path, default):
 
 
 def _load(world, t):
-    global _sig, _sig_ms, _ct_index
+    global _sig, _sig_ms, _ct_index, storm
+    storm = world.fault("irq_storm")
     n, _ct_index = _ct_list(world)
     mains = {
         "vrms": _leaf(world, "mains.vrms", 230.0),
@@ -270,5 +276,6 @@ def millivolts(world, signal, t_us):
 
 def reset():
     """Forget the cached scenario values (tests)."""
-    global _sig, _sig_ms, _ct_index
+    global _sig, _sig_ms, _ct_index, storm
     _sig = _sig_ms = _ct_index = None
+    storm = False
