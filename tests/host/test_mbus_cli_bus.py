@@ -36,8 +36,9 @@ class World:
         return {"power_w": 4200.0, "flow_m3h": 0.72, "flowT": 40.0,
                 "returnT": 35.0}.get(path.rsplit(".", 1)[-1], default)
 
-    def energy_wh(self, path):
-        return self.get(path) * 2
+    def energy_wh(self, path, positive=False):
+        v = self.get(path) * 2
+        return max(v, 0.0) if positive else v
 
     def fault(self, kind, target=None):
         return any(k == kind and t in (None, target) for k, t in self.faults)

@@ -31,8 +31,10 @@ Scenario spec (the "heat_meter" object, or one entry of a "heat_meter" list):
   truth              dotted prefix of the live values (default "heat_meter", or
                      "heat_meter.<i>" for the i-th entry of a list)
 Live values read with world.get("<truth>.<key>"):
-  power_w    heat power, W (register = initial + world.energy_wh("<truth>.power_w"), i.e.
-             the scenario's net heat energy)
+  power_w    heat power, W, negative in a defrost (register = initial + world.energy_wh(
+             "<truth>.power_w", positive=True): a heat meter's heat register only counts while
+             the flow is warmer than the return, so a defrost never runs it back; the meters'
+             separate cooling registers are not modelled)
   flow_m3h   volume flow, m^3/h (volume = initial + world.energy_wh("<truth>.flow_m3h"),
              which integrates m^3/h over hours)
   flowT, returnT  flow / return temperature, degC;  deltaT (K, default flowT - returnT)
@@ -327,7 +329,7 @@ class Device:
     def energy_wh(self):
         """Heat register, Wh (float)."""
         return float(self.spec.get("energy_wh_initial", 0)) + self.world.energy_wh(
-            self.truth + ".power_w")
+            self.truth + ".power_w", positive=True)
 
     def volume_m3(self):
         return float(self.spec.get("volume_m3_initial", 0)) + self.world.energy_wh(

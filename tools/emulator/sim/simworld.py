@@ -63,8 +63,8 @@ class _Track:
             result = v1
         return result
 
-    def _integral_to(self, t):
-        """Integral of value dt over [0, t] within one period (value·s)."""
+    def _integral_to(self, t, positive=False):
+        """Integral of value dt over [0, t] within one period (value·s); of max(value, 0) if positive."""
         pts = self.points
         total = 0.0
         for i in range(1, len(pts)):
@@ -76,19 +76,30 @@ class _Track:
                 continue
             if t < t1:
                 vt = v0 + (v1 - v0) * (t - t0) / (t1 - t0)
-                return total + (v0 + vt) * 0.5 * (t - t0)
-            total += (v0 + v1) * 0.5 * (t1 - t0)
+                return total + _area(v0, vt, t - t0, positive)
+            total += _area(v0, v1, t1 - t0, positive)
         last_t = pts[-1][0]
         if t > last_t:
-            total += self.end_value * (t - last_t)
+            total += _area(self.end_value, self.end_value, t - last_t, positive)
         return total
 
-    def integral(self, t):
+    def integral(self, t, positive=False):
         if not self.period:
-            return self._integral_to(t)
+            return self._integral_to(t, positive)
         whole = int(t // self.period)
         rest = t - whole * self.period
-        return whole * self._integral_to(self.period) + self._integral_to(rest)
+        return whole * self._integral_to(self.period, positive) + self._integral_to(rest, positive)
+
+
+def _area(v0, v1, dt, positive):
+    """Area under a straight segment from v0 to v1 over dt; only its part above 0 if positive."""
+    if not positive or (v0 >= 0 and v1 >= 0):
+        return (v0 + v1) * 0.5 * dt
+    if v0 <= 0 and v1 <= 0:
+        return 0.0
+    # crosses zero: the triangle on the positive side
+    top = v0 if v0 > 0 else v1
+    return top * 0.5 * dt * top / (top - (v1 if v0 > 0 else v0))
 
 
 class World:
@@ -142,11 +153,12 @@ class World:
             return track
         return track.value(self.now_s())
 
-    def energy_wh(self, path):
+    def energy_wh(self, path, positive=False):
+        """Integral of path up to now, in value·h (Wh for a power); of its positive part if positive."""
         track = self._track(path)
         if not isinstance(track, _Track):
             return 0.0
-        return track.integral(self.now_s()) / 3600.0
+        return track.integral(self.now_s(), positive) / 3600.0
 
     def fault(self, kind, target=None):
         now = self.now_s()
