@@ -132,6 +132,11 @@ class IrdaService(_Elec):
             self.mapped(p, wh, st if p is not None or st != OK else "waiting", st)
 
 
+# SDM630 per-line registers (firmware.modbus_rtu._SDM3 keys "l<n>_<key>") -> channel modbus_l<n>_<suffix>
+_PHASE = (("voltage_v", "voltage", "V"), ("current_a", "current", "A"), ("power_w", "power", "W"),
+          ("va", "va", "VA"), ("pf", "pf", ""))
+
+
 class ModbusService(_Elec):
     def __init__(self, ctx):
         _Elec.__init__(self, ctx, "modbus")
@@ -144,6 +149,7 @@ class ModbusService(_Elec):
         self.meter = ModbusMeter(uart, de, cfg["model"], cfg["address"], baud, parity, cfg["stop"],
                                  cfg["timeout_ms"], cfg["retries"])
         self.max_silence_ms = self.interval_ms * 3 + (cfg["retries"] + 1) * (cfg["timeout_ms"] + 2000) + 5000
+        self.phases = cfg["model"] == "sdm630"  # a three-phase meter: each line's values too
         self.log.info("modbus: %s at address %d, %d baud" % (cfg["model"], cfg["address"], baud))
 
     async def run(self, supervisor=None):
@@ -179,5 +185,9 @@ class ModbusService(_Elec):
         self.put("modbus_freq", g("freq_hz"), "Hz", st)
         self.put("modbus_import_wh", g("import_wh"), "Wh", st)
         self.put("modbus_export_wh", g("export_wh"), "Wh", st)
+        if self.phases:
+            for n in (1, 2, 3):
+                for key, suffix, unit in _PHASE:
+                    self.put("modbus_l%d_%s" % (n, suffix), g("l%d_%s" % (n, key)), unit, st)
         if self.source == "modbus":
             self.mapped(g("power_w"), g("import_wh"), st)
