@@ -107,7 +107,7 @@ class Counter:
 
     kind = KIND_COUNTER
 
-    def __init__(self, since_boot=True, min_change_wh=10, min_interval_s=300, max_w=100000):
+    def __init__(self, since_boot=True, min_change_wh=10, min_interval_s=60, max_w=100000):
         self.total = Total(min_change_wh, min_interval_s)
         self.since_boot = since_boot
         self.max_w = max_w
@@ -179,7 +179,7 @@ class Register:
 
     kind = KIND_REGISTER
 
-    def __init__(self, min_change_wh=10, min_interval_s=300, max_w=None):
+    def __init__(self, min_change_wh=10, min_interval_s=60, max_w=None):
         self.reg = RegisterTotal(tolerance_wh=0, max_w=max_w)
         self.min_change_wh = min_change_wh
         self.min_interval_s = min_interval_s
@@ -231,7 +231,7 @@ class Register:
 class Book:
     """The persistent totals of one board, by channel name (e.g. heatpump_heat_wh)."""
 
-    def __init__(self, min_change_wh=10, min_interval_s=300):
+    def __init__(self, min_change_wh=10, min_interval_s=60):
         self.min_change_wh = min_change_wh
         self.min_interval_s = min_interval_s
         self.items = {}

@@ -77,10 +77,10 @@ class Total:
     """An integrated total (CT, pulse, heat from flow x dT) with throttled flash writes.
 
     due() is True when the unsaved change >= min_change_wh [10 Wh] and the last write is
-    >= min_interval_s [300 s] old; always after set(); on a graceful restart whenever anything
+    >= min_interval_s [60 s] old; always after set(); on a graceful restart whenever anything
     is unsaved. Times are monotonic seconds (uptime)."""
 
-    def __init__(self, min_change_wh=10, min_interval_s=300):
+    def __init__(self, min_change_wh=10, min_interval_s=60):
         self.min_change_wh = min_change_wh
         self.min_interval_s = min_interval_s
         self.epoch = 0

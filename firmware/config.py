@@ -79,7 +79,7 @@ def defaults():
                       "carnot_cond_k": 2.0, "carnot_evap_k": -6.0, "dt_check": True,
                       "dhw": "none", "dhw_channel": "heatpump_dhw", "dhw_gpio": -1,
                       "dhw_on_above_c": 50.0, "dhw_off_below_c": 45.0},
-        "totals": {"min_change_wh": 10, "min_interval_s": 300, "snapshot_s": 900},
+        "totals": {"min_change_wh": 10, "min_interval_s": 60, "snapshot_s": 900},
         # electrical input (issue 3): CT + AC-AC, pulse/S0, Elster IrDA, Modbus SDM (firmware/services/electric.py)
         "ct": {"enabled": True, "inputs": [1], "acac": True, "ical": [60.606, 60.606, 60.606],
                "lead_deg": [4.2, 4.2, 4.2], "export": [False, False, False], "vratio": 460.0,

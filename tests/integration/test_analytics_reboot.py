@@ -19,13 +19,14 @@ import time
 
 import pytest
 
+from firmware import config
 from tests.helpers import console, get_json, start_board, write_scenario
 from tools import paths
 
 DAY = os.path.join(paths.ROOT, "scenarios", "day.json")
 SPEED = 30
 ELEC_W, HEAT_W = 1500.0, 5000.0
-MIN_INTERVAL_S = 300  # totals.min_interval_s (default)
+MIN_INTERVAL_S = config.defaults()["totals"]["min_interval_s"]
 
 
 @pytest.fixture(scope="module")
