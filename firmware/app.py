@@ -7,6 +7,7 @@ mode, which runs only Wi-Fi (AP) and the web pages.
 import asyncio
 import gc
 import sys
+from asyncio import gather  # asyncio loads it lazily: now, while the heap is still free
 
 from firmware import board as boardmod
 from firmware import config as configmod
@@ -44,6 +45,7 @@ class Context:
         self.mqtt = None
         self.auth_state = None  # admin sessions and login failures (firmware/web_routes.py)
         self.pending_cfg = None  # saved from the settings page, used after the next restart
+        self.rtcmem = None  # firmware.rtcmem.RtcMemory, set by _run()
 
 
 def _flag_set():
@@ -102,7 +104,7 @@ async def _record_history(ctx):
 
 async def _healthy_after(ctx, rtcmem):
     await asyncio.sleep(HEALTHY_AFTER_S)
-    rtcmem.update(unhealthy_boots=0)
+    rtcmem.update(unhealthy_boots=0, low_heap=None)
     ctx.log.info("boot: healthy")
     import os
     if not ctx.safe_mode and "update.json" in os.listdir():  # an update on trial has proved itself
@@ -150,7 +152,14 @@ def _start_service(ctx, tasks, name, module, cls):
     try:
         service_class = getattr(__import__(module, None, None, [cls]), cls)
         service = service_class(ctx)
-    except Exception as exc:  # MemoryError on a small board, a bad driver
+    except MemoryError:
+        # The configuration needs more heap than this board has. Running on without it would
+        # starve the rest (seen on the WROOM stand-in: every request a 400, inputs crashing):
+        # restart instead, so that after MAX_UNHEALTHY_BOOTS the board comes up in safe mode
+        # and says why (main()).
+        ctx.rtcmem.update(low_heap=name)
+        raise
+    except Exception as exc:  # a bad driver
         # The rest of the board keeps running; the failure is on the status page.
         gc.collect()
         ctx.failed[name] = repr(exc)
@@ -162,6 +171,7 @@ def _start_service(ctx, tasks, name, module, cls):
 
 
 async def _run(ctx, rtcmem):
+    ctx.rtcmem = rtcmem
     cfg = ctx.cfg
     log = ctx.log
     tasks = []
@@ -174,6 +184,10 @@ async def _run(ctx, rtcmem):
     sup.register("wifi", 30000)
 
     tasks.append(_guarded(ctx, "http", lambda: _serve_web(ctx)))
+    try:  # the web server's code first: on a board short of heap the settings must stay reachable
+        from firmware.services import web  # noqa: F401
+    except MemoryError:
+        gc.collect()
     if ctx.store.history is not None:
         tasks.append(_record_history(ctx))
 
@@ -183,11 +197,9 @@ async def _run(ctx, rtcmem):
         for name, module, cls in configmod.input_services(cfg):
             _start_service(ctx, tasks, name, module, cls)
         if cfg["mqtt"]["enabled"] and cfg["mqtt"]["host"]:
-            from firmware.services.mqtt import MqttService
             ctx.client_id = _client_id(cfg)
-            ctx.mqtt = ctx.services["mqtt"] = MqttService(ctx)  # in services: flush_all() spills its buffer
-            tasks.append(_guarded(ctx, "mqtt", lambda: ctx.mqtt.run(sup)))
-            sup.register("mqtt", ctx.mqtt.max_silence_ms)
+            _start_service(ctx, tasks, "mqtt", "firmware.services.mqtt", "MqttService")
+            ctx.mqtt = ctx.services.get("mqtt")  # in services: flush_all() spills its buffer
         if cfg["emoncms"]["enabled"]:
             _start_service(ctx, tasks, "emoncms", "firmware.services.emoncms", "EmoncmsService")
 
@@ -199,18 +211,22 @@ async def _run(ctx, rtcmem):
     tasks.append(sup.run())
     gc.collect()
     log.info("boot: running, %d bytes free" % gc.mem_free())
-    await asyncio.gather(*tasks)
+    await gather(*tasks)
 
 
 def main():
     cfg, errors = configmod.load()
     from firmware.rtcmem import RtcMemory
     rtcmem = RtcMemory(boardmod.Board({}).rtc())
-    unhealthy = rtcmem.load().get("unhealthy_boots", 0) + 1
+    kept = rtcmem.load()
+    unhealthy = kept.get("unhealthy_boots", 0) + 1
     rtcmem.update(unhealthy_boots=unhealthy)
     safe = _flag_set() or unhealthy > MAX_UNHEALTHY_BOOTS
     if _flag_set():
         _clear_flag()  # one-shot: the next restart boots normally
+    if safe and kept.get("low_heap"):
+        errors = errors + ["memory: not enough heap to start %s with this configuration: turn features off "
+                           "(Settings) or use an ESP32 with PSRAM (WROVER)" % kept["low_heap"]]
     ctx = Context(cfg, errors, safe, boardmod.reset_cause_name())
     from firmware import version
     ctx.log.info("boot: hpmon %s, node %s, reset cause: %s" % (version.VERSION, cfg["node"], ctx.reset_cause))

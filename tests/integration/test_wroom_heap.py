@@ -4,7 +4,9 @@ Issue 2's goal is the typical configuration (CT+ACAC, one M-Bus meter, four
 DS18B20, MQTT + HA, dashboard) at 150K with >= 25 KB free; it does not fit yet
 (`python -m tools.bench heap` prints each feature's cost and the gap). What is
 held here: with the core and four DS18B20s at 150K the board measures, answers
-HTTP, and never resets, even when a request runs out of heap.
+HTTP, and never resets, even when a request runs out of heap. And with the default
+configuration, which does not fit, the board does not limp on with every service
+starved: it restarts, and after three such boots comes up in safe mode saying why.
 """
 import json
 import os
@@ -41,5 +43,21 @@ def test_core_and_four_ds18b20_keep_measuring_at_wroom_heap():
         assert later["safe_mode"] is False and later.get("failed_services", {}) == {}
         assert board.boots == [1], console(board)[-2000:]  # never reset
         print("WROOM stand-in: free %d, min free %d" % (state["free_heap"], state["min_free_heap"]))
+    finally:
+        board.stop()
+
+
+def test_default_configuration_too_big_for_wroom_ends_in_safe_mode_saying_why():
+    board = start_board(DEFAULT, heap="150K")
+    try:
+        state = wait_state(board.http_port, lambda s: s["safe_mode"], timeout=60)
+        errors = [e for e in state["config_errors"] if e.startswith("memory: not enough heap to start")]
+        assert errors and "PSRAM" in errors[0], state["config_errors"]
+        assert len(board.boots) == 4, board.boots  # three unhealthy boots, then safe mode
+        text = console(board)
+        assert "SAFE MODE (3 unhealthy boots)" in text and "access point hpmon-" in text
+        # safe mode stays up: it answers and does not reset again
+        time.sleep(5)
+        assert get_json(board.http_port)["safe_mode"] is True and len(board.boots) == 4
     finally:
         board.stop()

@@ -47,6 +47,15 @@ try:
 except ImportError:
     pass
 
+# Modules frozen into the stock ESP32 firmware (umqtt.simple here; onewire and ds18x20 are
+# simulated above) run from flash on the board and cost its heap only their globals: load
+# them before the ballast, or the emulated board would pay for bytecode a real one does not.
+for _name in ("umqtt.simple",):
+    try:
+        __import__(_name)
+    except ImportError:
+        pass
+
 # The board's C runtime reads boot.py/main.py without touching the Python
 # heap; read them before the ballast so the loader costs the firmware nothing.
 _firmware = os.getenv("HPMON_FIRMWARE") or "."
