@@ -30,7 +30,8 @@ class WifiService:
         self.clock = clock
         self.force_ap = force_ap
         self.ssid_ap = credentials.ap_ssid(chip_id)
-        self.password_ap = credentials.ap_password(chip_id)
+        import os
+        self.password_ap = credentials.ap_password(credentials.ap_secret(board.nvs(), os.urandom))
         self.sta = board.wlan()
         self.ap = None
         self.ap_reason = ""

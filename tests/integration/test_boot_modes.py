@@ -1,9 +1,10 @@
 """Boot modes of the emulated board: never a boot loop, always a way in."""
 import json
 import os
+import re
 import tempfile
 
-from tests.helpers import console, get_json, start_board, wait_state, write_scenario
+from tests.helpers import console, get_json, start_board, wait_state, wait_until, write_scenario
 from tools import paths
 
 DEFAULT = os.path.join(paths.ROOT, "scenarios", "default.json")
@@ -72,8 +73,25 @@ def test_first_boot_without_wifi_opens_wpa2_access_point():
         # sampling does not need the network
         state = wait_state(board.http_port, lambda s: s["channels"].get("heatpump_flowT", {}).get("value") is not None)
         assert state["channels"]["heatpump_flowT"]["ts"] is None  # no NTP, so no wall time: never a fake one
+        # the password is the board's own random secret: kept across a power cut...
+        first = _ap_passwords(log)
+        assert len(first) == 1 and len(first[0]) == 12, first
+        board.power_cut()
+        assert wait_until(lambda: len(_ap_passwords(console(board))) == 2, timeout=30), console(board)[-2000:]
+        assert _ap_passwords(console(board)) == first * 2
     finally:
         board.stop()
+    # ...and not derived from the chip ID (public: the AP's BSSID): the same chip, flashed anew
+    other = start_board(scenario)
+    try:
+        assert wait_until(lambda: _ap_passwords(console(other)), timeout=30)
+        assert _ap_passwords(console(other)) != first
+    finally:
+        other.stop()
+
+
+def _ap_passwords(log):
+    return re.findall(r"access point hpmon-b2c3 up at http://192\.168\.4\.1 \(password ([a-z2-9]+)\)", log)
 
 
 def test_absent_broker_never_blocks_sampling():
