@@ -11,11 +11,11 @@ class Log:
         self.echo = echo
         self.errors = 0
 
-    def _add(self, level, text):
+    def _add(self, level, text, console=None):
         stamp = self.clock() if self.clock else 0
         line = "%d %s %s" % (stamp, level, text)
         if self.echo:
-            print(line)
+            print(line if console is None else "%d %s %s" % (stamp, level, console))
         self.lines.append(line)
         if len(self.lines) > self.size:
             del self.lines[0]
@@ -25,8 +25,15 @@ class Log:
     def debug(self, text):
         self._add("debug", text)
 
-    def info(self, text):
-        self._add("info", text)
+    def info(self, text, console=None):
+        """console: the line as the serial console shows it, when it holds a secret that the
+        ring (served over HTTP by /api/system) must not keep."""
+        self._add("info", text, console)
+
+    def console(self, text):
+        """A line for the serial console only (physical access): never kept, never served."""
+        if self.echo:
+            print("%d info %s" % (self.clock() if self.clock else 0, text))
 
     def warning(self, text):
         self._add("warning", text)

@@ -288,11 +288,25 @@ class Auth:
         yield (401, None)
 
     # ------------------------------------------------------------ what the routes call
-    def setup_steps(self, password):
-        """First password: steps, then (200, session) | (400, reason) | (409, reason)."""
+    def setup_steps(self, password, proof=None, expected=None, client=None):
+        """First password: steps, then (200, session) | (400, reason) | (403, reason) |
+        (409, reason) | (429, retry_after_s).
+
+        expected: a secret only the owner can read (the access point's password, on the serial
+        console); proof must match it, or whoever reaches the board first on the home network
+        could claim it. A wrong proof counts as a failed login (rate limit)."""
         if self.is_set():
             yield (409, "a password is set already; log in")
             return
+        if expected is not None:
+            wait = self.retry_after(client)
+            if wait:
+                yield (429, wait)
+                return
+            if not isinstance(proof, str) or not same(proof, expected):
+                self._failed(client)
+                yield (403, "the access point's password is needed (printed on the serial console)")
+                return
         problem = password_problem(password)
         if problem:
             yield (400, problem)
@@ -366,8 +380,8 @@ class Auth:
         """Blocking: True for the admin password (counts failures like a login)."""
         return run(self.check_password_steps(password, client))[0] == 200
 
-    def setup(self, password):
-        return run(self.setup_steps(password))
+    def setup(self, password, proof=None, expected=None, client=None):
+        return run(self.setup_steps(password, proof, expected, client))
 
     def login(self, password, client=None):
         return run(self.login_steps(password, client))

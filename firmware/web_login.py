@@ -22,9 +22,15 @@ def _password(doc, key="password"):
 
 async def setup(ctx, request, doc):
     a = auth(ctx)
-    status, value = await steps(a.setup_steps(_password(doc)))
+    expected = ctx.wifi.password_ap if ctx.wifi is not None else None
+    status, value = await steps(a.setup_steps(_password(doc), _password(doc, "ap_password"), expected,
+                                              client_ip(request)))
     a.keep(ctx.auth_state)
+    if status == 429:
+        return too_many(value)
     if status != 200:
+        if status == 403:
+            ctx.log.warning("auth: admin setup with a wrong access-point password from %s" % client_ip(request))
         return {"error": value}, status
     ctx.log.warning("auth: admin password set")
     return _logged_in(value)

@@ -177,3 +177,12 @@ def truth(board, path, wall_s):
     world = simworld.World(board.scenario)
     track = world._track(path)
     return track.value(wall_s - board.epoch_ms / 1000.0)
+
+
+def ap_password(board):
+    """The access point's password, as the board printed it on its console (proof of ownership
+    for the first admin password, firmware/web_login.py)."""
+    import re
+    found = re.findall(r"access point \S+ (?:up at \S+ \(password|password) ([a-z2-9]+)", console(board))
+    assert found, console(board)[-2000:]
+    return found[-1]

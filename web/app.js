@@ -363,10 +363,14 @@ function loginForm(then) {
   const msg = h("div");
   const pw = h("input", {type: "password", id: "login-pw", autocomplete: setup ? "new-password" : "current-password", required: true, minlength: setup ? 8 : null, maxlength: 64});
   const pw2 = setup ? h("input", {type: "password", id: "login-pw2", autocomplete: "new-password", required: true}) : null;
+  // proof of ownership: the access point's password, printed on the board's serial console
+  const ap = setup ? h("input", {type: "password", id: "login-ap", autocomplete: "off", required: true}) : null;
   const form = h("form", {class: "card narrow", id: "login", novalidate: true},
     h("h2", {}, setup ? "Set the admin password" : "Log in"),
-    h("p", {class: "muted"}, setup ? "No admin password is set yet. Choose one (8 to 64 characters) to protect the settings." :
+    h("p", {class: "muted"}, setup ? "No admin password is set yet. Choose one (8 to 64 characters) to protect the settings. " +
+      "To prove the board is yours, also give its access point's Wi-Fi password (the board prints it on the serial console)." :
       "Settings and system actions need the admin password."),
+    ap && h("label", {}, "Access point password", ap),
     h("label", {}, "Password", pw), pw2 && h("label", {}, "Repeat password", pw2),
     h("button", {type: "submit", class: "primary"}, setup ? "Set password" : "Log in"), msg);
   form.addEventListener("submit", async (ev) => {
@@ -374,7 +378,8 @@ function loginForm(then) {
     if (setup && pw.value.length < 8) return flash(msg, "Use at least 8 characters.", true);
     if (setup && pw.value !== pw2.value) return flash(msg, "The two passwords differ.", true);
     try {
-      const r = await api("POST", setup ? "/api/auth/setup" : "/api/auth/login", {password: pw.value});
+      const r = await api("POST", setup ? "/api/auth/setup" : "/api/auth/login",
+        setup ? {password: pw.value, ap_password: ap.value} : {password: pw.value});
       S.csrf = r.csrf;
       await authState();
       then();

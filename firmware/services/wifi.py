@@ -32,6 +32,8 @@ class WifiService:
         self.ssid_ap = credentials.ap_ssid(chip_id)
         import os
         self.password_ap = credentials.ap_password(credentials.ap_secret(board.nvs(), os.urandom))
+        # also when the access point stays down: the first admin password needs it (web_login)
+        log.console("wifi: access point %s password %s" % (self.ssid_ap, self.password_ap))
         self.sta = board.wlan()
         self.ap = None
         self.ap_reason = ""
@@ -82,7 +84,9 @@ class WifiService:
         # authmode explicitly: a never-configured ESP32 AP is open (ESP-IDF default)
         self.ap.config(ssid=self.ssid_ap, key=self.password_ap, security=network.AUTH_WPA2_PSK)
         self.ap.active(True)
-        self.log.info("wifi: access point %s up at http://192.168.4.1 (password %s), %s"
+        # the password on the serial console only: the log ring is readable on the network
+        self.log.info("wifi: access point %s up at http://192.168.4.1, %s" % (self.ssid_ap, reason),
+                      "wifi: access point %s up at http://192.168.4.1 (password %s), %s"
                       % (self.ssid_ap, self.password_ap, reason))
 
     def stop_ap(self):

@@ -76,6 +76,9 @@ def test_first_boot_without_wifi_opens_wpa2_access_point():
         # the password is the board's own random secret: kept across a power cut...
         first = _ap_passwords(log)
         assert len(first) == 1 and len(first[0]) == 12, first
+        # a secret: on the serial console only, never in what the network can read
+        for path in ("/api/system", "/api/state?full=1", "/api/state"):
+            assert first[0] not in json.dumps(get_json(board.http_port, path)), path
         board.power_cut()
         assert wait_until(lambda: len(_ap_passwords(console(board))) == 2, timeout=30), console(board)[-2000:]
         assert _ap_passwords(console(board)) == first * 2

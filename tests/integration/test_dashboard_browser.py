@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from tests.browser import DESKTOP, PHONE, Browser
-from tests.helpers import console, get_json, session_build, start_board, wait_state, write_scenario
+from tests.helpers import ap_password, console, get_json, session_build, start_board, wait_state, write_scenario
 from tools import paths
 from tools.www import build_www
 
@@ -170,6 +170,12 @@ def test_first_visit_sets_the_password_then_login_is_needed(board):
         assert b.count("#settings-form") == 0
         b.set_value("#login-pw", PASSWORD)
         b.set_value("#login-pw2", PASSWORD)
+        # proof of ownership: without the access point's password (serial console) no setup
+        b.set_value("#login-ap", "not-the-ap-key")
+        b.click("#login button[type=submit]")
+        b.wait(lambda: "access point" in (b.text("#login .msg") or ""), what="the proof-of-ownership message")
+        assert b.count("#settings-form") == 0
+        b.set_value("#login-ap", ap_password(board))
         b.click("#login button[type=submit]")
         b.wait_css("#settings-form")
         assert b.js("return document.getElementById('f-node').value") == "hpmon"

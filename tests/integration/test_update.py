@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from tests.helpers import console, get_json, session_build, start_board, wait_state, write_scenario
+from tests.helpers import ap_password, console, get_json, session_build, start_board, wait_state, write_scenario
 from tools import paths
 from tools import update as update_tool
 from tools.build import mpy_cross
@@ -90,7 +90,8 @@ def env():
     try:
         assert board.firmware() == board.flash_dir
         wait_state(board.http_port, lambda s: s["version"] == _source_version(), timeout=30)
-        status, doc = _api(board.http_port, "POST", "/api/auth/setup", {"password": PASSWORD}, auth=False)
+        status, doc = _api(board.http_port, "POST", "/api/auth/setup",
+                           {"password": PASSWORD, "ap_password": ap_password(board)}, auth=False)
         assert status == 200, doc
         yield {"board": board, "good": good, "broken": broken, "old": _source_version()}
     finally:

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.helpers import console, get_json, start_board, wait_state, write_scenario
+from tests.helpers import ap_password, console, get_json, start_board, wait_state, write_scenario
 from tools import paths
 
 DEFAULT = os.path.join(paths.ROOT, "scenarios", "default.json")
@@ -80,9 +80,16 @@ def admin(board):
     assert status == 200 and doc == {"password_set": False, "logged_in": False, "csrf": None}
     # changing anything needs the password, which does not exist yet
     assert request(board, "POST", "/api/config", {"node": "x"})[0] == 401
-    status, _h, doc = request(board, "POST", "/api/auth/setup", {"password": "short"})
+    proof = ap_password(board)
+    status, _h, doc = request(board, "POST", "/api/auth/setup", {"password": "short", "ap_password": proof})
     assert status == 400 and "password" in doc["error"]
-    status, headers, doc = request(board, "POST", "/api/auth/setup", {"password": PASSWORD})
+    # the first password needs proof of ownership: the access point's password (serial console)
+    status, _h, doc = request(board, "POST", "/api/auth/setup", {"password": PASSWORD})
+    assert status == 403 and "access point" in doc["error"], doc
+    status, _h, doc = request(board, "POST", "/api/auth/setup", {"password": PASSWORD, "ap_password": "x" * 12})
+    assert status == 403, doc
+    status, headers, doc = request(board, "POST", "/api/auth/setup",
+                                   {"password": PASSWORD, "ap_password": ap_password(board)})
     assert status == 200, doc
     assert "httponly" in headers["set-cookie"].lower() and "samesite=strict" in headers["set-cookie"].lower()
     session = Session(board, headers["set-cookie"], doc["csrf"])

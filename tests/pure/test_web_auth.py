@@ -132,6 +132,21 @@ def test_cookie_value():
 
 
 # ------------------------------------------------------------ setup, login, sessions
+def test_first_setup_needs_the_access_point_password_and_counts_wrong_ones():
+    auth, clock = _auth()
+    try:
+        for proof in (None, "", "wrongwrongxx", "abcdefghijk", "abcdefghijkM"):
+            assert auth.setup("correct horse", proof, "abcdefghijkm", "10.0.0.9")[0] == 403
+        assert not auth.is_set()
+        # a wrong proof counts as a failed login: the right one waits out the block too
+        assert auth.setup("correct horse", "abcdefghijkm", "abcdefghijkm", "10.0.0.9")[0] == 429
+        clock.advance(web_auth.BACKOFF_S * 1000 + 1)
+        status, session = auth.setup("correct horse", "abcdefghijkm", "abcdefghijkm", "10.0.0.9")
+        assert status == 200 and auth.is_set()
+    finally:
+        _cleanup(auth)
+
+
 def test_setup_stores_salted_hash_never_the_password():
     auth, _ = _auth()
     try:
