@@ -58,7 +58,7 @@ def day_run(broker):
         while time.time() < deadline:
             try:
                 state = get_json(board.http_port)
-            except OSError:
+            except (OSError, ValueError):  # ValueError: a cut-off document, once, on a loaded host
                 state = None
             if state and state.get("time") and state["time"] >= end and _daily(sub, str(DAY)):
                 break
@@ -75,7 +75,7 @@ def _wait_totals(board, timeout=60):
     while time.time() < deadline:
         try:
             s = get_json(board.http_port)
-        except OSError:
+        except (OSError, ValueError):
             s = None
         ch = (s or {}).get("channels", {})
         e, h = ch.get("heatpump_elec_wh", {}), ch.get("heatpump_heat_wh", {})
