@@ -3,6 +3,10 @@
 Only the API that exists on the ESP32 port is offered (checked against
 micropython-esp32-stubs in `make check` for the firmware side). Signals come
 from the scenario world (simworld), at the moment they are read.
+
+Scenario "micropython": {"counter": false} emulates firmware older than 1.26,
+which has no machine.Counter: the module then has no `Counter` attribute, and
+the firmware counts the S0 pulses with Pin.irq (edges from sim_pulse).
 """
 import io
 import os
@@ -126,6 +130,13 @@ _CS_LISTENERS = {}
 _INPUT_LEVELS = {}
 _IRQ_PINS = {}
 
+# The meter's S0 output on the pulse GPIO (sim_pulse), with a scenario "pulse".
+_s0 = None
+if simworld.world().scenario.get("pulse"):
+    import sim_pulse
+    _s0 = sim_pulse.S0(simworld.world(), simworld.world().scenario["pulse"])
+    _INPUT_LEVELS[_s0.gpio] = _s0.level
+
 
 def _output_changed(gpio):
     listener = _CS_LISTENERS.get(gpio)
@@ -207,6 +218,8 @@ class Pin:
             _IRQ_PINS.pop(self._id, None)
         else:
             _IRQ_PINS[self._id] = self
+        if _s0 is not None and self._id == _s0.gpio:
+            _s0.arm(self)  # its edges start (soft IRQs from sim_pulse's clock thread)
         return self._irq
 
     def __repr__(self):
@@ -513,8 +526,9 @@ class UART(io.IOBase):
 class Counter:
     """machine.Counter (MicroPython >= 1.26, ESP32 PCNT): counts S0 pulses.
 
-    The count is the number of whole pulses in the scenario's pulse energy:
-    floor(energy_wh("pulse.power_w") / pulse.wh_per_pulse) since start.
+    The count is the number of whole pulses that reached its source pin (sim_pulse.S0.count():
+    floor(import energy of "pulse.power_w" / pulse.wh_per_pulse), less those sent while
+    "pulse_disconnected" cut the line). A source other than the pulse GPIO counts nothing.
     """
 
     RISING = 1
@@ -530,13 +544,10 @@ class Counter:
             self._src = src
 
     def _total(self):
-        world = _world()
-        per = world.get("pulse.wh_per_pulse", 1) or 1
-        if world.fault("pulse_disconnected"):
-            return getattr(self, "_frozen", 0)
-        total = int(world.energy_wh("pulse.power_w") / per)
-        self._frozen = total
-        return total
+        src = self._src.id() if isinstance(self._src, Pin) else self._src
+        if _s0 is None or src != _s0.gpio:
+            return 0
+        return _s0.count()
 
     def value(self, value=None):
         _check_wdt()
@@ -636,6 +647,8 @@ if simworld.world().scenario.get("radio"):
     import sim_rfm69  # noqa: F401
 if simworld.world().scenario.get("pi_serial"):
     import sim_serial_sink  # noqa: F401
+if not (simworld.world().scenario.get("micropython") or {}).get("counter", True):
+    del Counter  # firmware < 1.26: hasattr(machine, "Counter") is False
 
 
 class Timer:
