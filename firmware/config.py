@@ -131,7 +131,7 @@ def meter_name(spec):
         return str(spec["name"])
     if "secondary_id" in spec:
         return "mbus_%s" % (spec["secondary_id"],)
-    return "mbus_%d" % spec.get("address", 0)
+    return "mbus_%s" % (spec.get("address", 0),)  # any value: validation reports a bad address
 
 
 def heat_source(cfg):

@@ -421,7 +421,7 @@ def parse(text):
     errors: list = []
     try:
         overlay = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RuntimeError) as exc:  # RuntimeError: CPython's RecursionError on deep nesting
         return defaults(), ["config.json is not valid JSON (%s); using defaults" % exc]
     if not isinstance(overlay, dict):
         return defaults(), ["config.json must hold a JSON object; using defaults"]

@@ -67,7 +67,8 @@ def validate(cfg, errors):
             errors.append("radio.emonth_nodes: %r is not a node id 1-%d" % (n, top))
     taken = {}
     for role in configmod.get(cfg, "onewire.roles", {}).values():
-        taken[role] = "onewire.roles"
+        if isinstance(role, str):  # anything else is onewire.roles' own error
+            taken[role] = "onewire.roles"
     for name, role in radio.get("roles", {}).items():
         where = "radio.roles.%s" % name
         node, field = _radio_channel(name)

@@ -148,12 +148,21 @@ class Framer:
     def feed(self, data):
         buf = self.buf
         size = len(buf)
+        found = None
         for b in data:
             if self.n == size:
-                self._drop(1)
-                self.discarded += 1
+                # full: a complete frame at the front leaves before a byte has to go
+                if found is None:
+                    found = self._scan()
+                if self.n == size:
+                    self._drop(1)
+                    self.discarded += 1
             buf[self.n] = b
             self.n += 1
+        return found if found is not None else self._scan()
+
+    def _scan(self):
+        buf = self.buf
         addr = self.addr
         func = self.func
         while self.n >= 2:

@@ -51,7 +51,7 @@ def parse(what, payload):
     if what in ("ssr", "dhw"):
         return what, _switch(text)
     if what == "interval":
-        if not text or not text.isdigit() or len(text) > 5:
+        if not text or len(text) > 5 or not all("0" <= c <= "9" for c in text):  # ASCII digits only
             raise CommandError("expected whole seconds")
         value = int(text)
         if not INTERVAL_RANGE[0] <= value <= INTERVAL_RANGE[1]:

@@ -103,7 +103,7 @@ def body_json(request):
         return {"error": "body too large (8 KB at most)"}, 413
     try:
         doc = json.loads(request.body.decode() or "{}")
-    except (ValueError, UnicodeError):
+    except (ValueError, UnicodeError, RuntimeError):  # RuntimeError: CPython's RecursionError on deep nesting
         return {"error": "body is not JSON"}, 400
     if not isinstance(doc, dict):
         return {"error": "body must be a JSON object"}, 400

@@ -311,6 +311,11 @@ class MqttService:
                 self.backfill_sent += self.backfill_inflight - self.backfill_bad
                 self.backfill_inflight = 0
         elif kind == 0x30:  # PUBLISH: umqtt.simple decodes it and calls _on_message
+            # umqtt.simple trusts the packet: check what it will read (MQTT 3.1.1 §3.3.2)
+            hdr = mqtt_codec.frame(pkt)[1]
+            qos = (pkt[0] >> 1) & 3
+            if qos > 1 or len(pkt) < hdr + 2 or hdr + 2 + ((pkt[hdr] << 8) | pkt[hdr + 1]) + 2 * qos > len(pkt):
+                raise mqtt_codec.MqttError("malformed PUBLISH")
             self._retained = pkt[0] & 1
             self.pipe.rx = pkt
             self.pipe.pos = 0

@@ -60,6 +60,8 @@ async def _open(svc, host, port, deadline):
 def _read_connack(svc):
     open_ = svc._read_in(framing=False)
     total, _ = mqtt_codec.frame(svc.rx) if svc.rx else (0, 0)
+    if total and total != 4:  # a CONNACK is 4 bytes (§3.2): never buffer what is not one
+        raise mqtt_codec.MqttError("not a CONNACK")
     if not total or len(svc.rx) < total:
         if not open_:
             raise OSError("connection closed by the broker before CONNACK")

@@ -21,6 +21,17 @@ from firmware.transient import forget
 MAX_BODY = 8 * 1024
 MAX_UPLOAD = 64 * 1024
 MAX_LINE = 1024
+# MicroPython's re recurses once per character, and Microdot matches every path against its
+# route regex outside its error handling: a long path exhausts the C stack (~950 characters on
+# the unix port, far fewer on the ESP32). Every route of this firmware is shorter than this.
+MAX_PATH = 64
+
+
+class _App(Microdot):
+    def find_route(self, req):
+        if len(req.path) > MAX_PATH:
+            return 404, "", None
+        return super().find_route(req)
 
 
 def forward_stats(ctx):
@@ -155,7 +166,12 @@ class Web:
         Request.max_content_length = MAX_UPLOAD
         Request.max_body_length = MAX_BODY
         Request.max_readline = MAX_LINE
-        app = self.app = Microdot()
+        app = self.app = _App()
+        # Microdot prints a traceback for every request it cannot parse: one short log line instead
+        # (cut: the text may quote the client's header, up to MAX_LINE, and the log ring keeps 40)
+        import microdot.microdot as md
+        md.print_exception = lambda exc: ctx.log.warning(  # type: ignore[attr-defined]
+            "http: bad request (%s)" % repr(exc)[:60])
         # One route and one error handler: every function object and its bytecode would
         # stay in the heap, so the paths are told apart here rather than by Microdot.
         app.route("/", methods=ALL)(self.route)
