@@ -215,7 +215,10 @@ async def _run(ctx, rtcmem):
 
 
 def main():
-    cfg, errors = configmod.load()
+    try:
+        cfg, errors = configmod.load()
+    except Exception as exc:  # load() reports bad files itself; this is for its own bugs
+        cfg, errors = configmod.defaults(), ["config: could not be read (%r): running on the defaults" % exc]
     from firmware.rtcmem import RtcMemory
     rtcmem = RtcMemory(boardmod.Board({}).rtc())
     kept = rtcmem.load()
