@@ -409,6 +409,10 @@ class PowerCalc:
     def _range_status(self, ch):
         mn = self._mn[ch]
         mx = self._mx[ch]
+        if mn <= 0 and mx >= self.adc_max:
+            # rail to rail: clipped on both sides, unevenly (the bias is not mid-range), so the
+            # mean of a burst says nothing about the bias; a loose input sits at one rail at most
+            return SATURATED
         if abs(self._off[ch] - self.bias_count) > self.bias_tol:
             return DISCONNECTED
         if mn <= 0 or mx >= self.adc_max:
