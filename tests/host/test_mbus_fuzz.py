@@ -15,6 +15,7 @@ import time
 
 from firmware import mbus_frame as mf
 from firmware import mbus_records as mr
+from tests import fuzz
 from tools import mbus as cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -37,29 +38,7 @@ def _seeds():
     return out
 
 
-def _mutate(rng, b):
-    b = bytearray(b)
-    for _ in range(rng.randint(1, 4)):
-        op = rng.randrange(6)
-        if not b:
-            b.append(rng.randrange(256))
-            continue
-        i = rng.randrange(len(b))
-        if op == 0:
-            b[i] ^= 1 << rng.randrange(8)
-        elif op == 1:
-            b[i] = rng.randrange(256)
-        elif op == 2:
-            b.insert(i, rng.choice((0x0F, 0x1F, 0x2F, 0x80, 0xFF, 0x7C, 0xFD, 0xFB, 0x0D,
-                                    rng.randrange(256))))
-        elif op == 3:
-            del b[i]
-        elif op == 4:
-            del b[i:]
-        else:
-            j = rng.randrange(len(b))
-            b[i:i] = b[j:j + rng.randint(1, 8)]
-    return bytes(b)
+INSERTS = (0x0F, 0x1F, 0x2F, 0x80, 0xFF, 0x7C, 0xFD, 0xFB, 0x0D)  # M-Bus start/stop/fill bytes
 
 
 def _wrap(rng, ud):
@@ -104,9 +83,9 @@ def test_fuzz_100k_frames_only_own_errors():
         if kind < 0.15:
             raw = bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 80)))
         elif kind < 0.35:
-            raw = _mutate(rng, rng.choice(seeds))
+            raw = fuzz.mutate(rng, rng.choice(seeds), inserts=INSERTS)
         elif kind < 0.9:
-            raw = _wrap(rng, _mutate(rng, rng.choice(user_data)))
+            raw = _wrap(rng, fuzz.mutate(rng, rng.choice(user_data), inserts=INSERTS))
         else:
             raw = _wrap(rng, bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 60))))
         t = time.monotonic()
