@@ -1,7 +1,8 @@
-"""python -m tools.bench <benchmark> [options]: print figures. Benchmarks: power, heap, web."""
+"""python -m tools.bench <benchmark> [options]: print figures. Benchmarks: power, heap, web, soak."""
 import sys
 
-BENCHMARKS = {"power": "tools.bench.power", "heap": "tools.bench.heap", "web": "tools.bench.web"}
+BENCHMARKS = {"power": "tools.bench.power", "heap": "tools.bench.heap", "web": "tools.bench.web",
+              "soak": "tools.bench.soak"}
 
 
 def main(argv=None):
