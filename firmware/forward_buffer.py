@@ -106,13 +106,18 @@ class ForwardBuffer:
         self.ram_bytes += len(rec)
         return True
 
-    def _make_room(self, need):
+    def _open_spill(self):
+        """Make the flash spill on first need. A failure (the flash full, say) is counted and
+        tried again next time: the flash may have room by then."""
         if self.spill is None and self.spill_factory is not None:
             try:
                 self.spill = self.spill_factory(self.keys)
+                self.spill_factory = None
             except OSError:
                 self.spill_errors += 1
-            self.spill_factory = None
+
+    def _make_room(self, need):
+        self._open_spill()
         if self.spill is not None and self._spill_ram():
             return
         while self.ram and self.ram_bytes + need > self.cap:
@@ -148,12 +153,7 @@ class ForwardBuffer:
         """Before a restart: move what is in RAM to flash. True if nothing is left in RAM."""
         if not self.ram:
             return True
-        if self.spill is None and self.spill_factory is not None:
-            try:
-                self.spill = self.spill_factory(self.keys)
-            except OSError:
-                self.spill_errors += 1
-            self.spill_factory = None
+        self._open_spill()
         if self.spill is None:
             return False
         return self._spill_ram()

@@ -48,6 +48,10 @@ _W_LONG = const(2)   # wait for an RSP_UD long frame
 _W_PROBE = const(3)  # listen until the line is quiet, counting E5s (collision detection)
 _PRM = const(0x40)   # C-field bit set in master-to-slave frames: our own echo, not a reply
 _READ_MAX = const(256)
+# The longest answer: a long frame, 4 + 255 + 2 characters (EN 13757-2), and an E5 or two.
+# Listening ends this many character times after the request at the latest, so a line that
+# never goes quiet (a babbling device, noise) cannot hold the task.
+_MAX_REPLY_CHARS = const(264)
 
 
 def _watch(recs, more):
@@ -131,6 +135,7 @@ class MBusMaster:
         self.requests += 1
         # our own characters are on the wire before the slave can start answering
         deadline = time.ticks_add(time.ticks_ms(), len(req) * self.char_ms + self.timeout_ms)
+        limit = time.ticks_add(deadline, int(_MAX_REPLY_CHARS * self.char_ms) + self.gap_ms)
         acks = 0
         frame = None
         heard = False
@@ -158,6 +163,8 @@ class MBusMaster:
             # rest within the quiet gap
             await asyncio.sleep_ms(self.batch_ms)
             deadline = time.ticks_add(time.ticks_ms(), self.gap_ms)
+            if time.ticks_diff(deadline, limit) > 0:
+                deadline = limit
         if want == _W_LONG:
             if frame is not None:
                 return OK, frame

@@ -17,7 +17,8 @@ from tools import paths
 EXIT_HARD_RESET = 80
 EXIT_SOFT_RESET = 81
 EXIT_WDT_RESET = 82
-_RESET_CAUSE = {EXIT_HARD_RESET: 2, EXIT_SOFT_RESET: 5, EXIT_WDT_RESET: 3}
+EXIT_POWER_CUT = 83  # a simulated power cut (tools/emulator/sim/sim_flash.py), then power on
+_RESET_CAUSE = {EXIT_HARD_RESET: 2, EXIT_SOFT_RESET: 5, EXIT_WDT_RESET: 3, EXIT_POWER_CUT: 1}
 WDT_GRACE_MS = 1000
 
 
@@ -228,6 +229,8 @@ class EmulatedBoard:
                 os.remove(os.path.join(self.state_dir, "wdt_deadline"))
             except OSError:
                 pass
+            if code == EXIT_POWER_CUT:
+                self._lose_power()
             if code in _RESET_CAUSE:
                 cause = _RESET_CAUSE[code]
                 self._log("[emulator] board reset (exit %d); booting again" % code)
@@ -235,6 +238,14 @@ class EmulatedBoard:
             self.exit_code = code
             self._log("[emulator] firmware exited with code %s; the board is halted" % code)
             break
+
+    def _lose_power(self):
+        """A power cut from inside the board (a fault): RTC slow memory is lost."""
+        try:
+            os.remove(os.path.join(self.state_dir, "rtc_memory.bin"))
+        except OSError:
+            pass
+        self._log("[emulator] power cut: the board is off, then powered on again")
 
     def _log(self, text):
         if self.output is not None:

@@ -28,6 +28,10 @@ for _name in ("socket", "machine", "network", "esp32", "ntptime", "sim_analog", 
         __import__(_name)
     except ImportError:
         pass
+# Flash faults (fs_full, power_cut_write): the firmware's files go through sim_flash.FlashFS.
+import sim_flash  # noqa: E402
+
+sim_flash.mount_if_needed()
 for _section, _module in (("heat_meter", "sim_mbus_meter"), ("modbus_meter", "sim_sdm"), ("irda", "sim_elster")):
     if _world.scenario.get(_section):
         __import__(_module)

@@ -2,10 +2,13 @@
 
 Like the real NVS, set_*() changes are pending until commit(); a reset before
 commit() loses them. A missing key raises OSError(-4354, ESP_ERR_NVS_NOT_FOUND).
+Faults: `flash_full` (commit() fails with ESP_ERR_NVS_NOT_ENOUGH_SPACE) and
+`power_cut_nvs` (target: a key; the power fails during the commit that writes it).
 """
 import json
 
 import machine
+import sim_flash
 import simworld
 
 _ESP_ERR_NVS_NOT_FOUND = -4354
@@ -27,6 +30,7 @@ class NVS:
             raise ValueError("invalid namespace")
         self._ns = namespace
         self._pending = {}
+        self._order = []  # pending keys in the order they were set (power_cut_nvs)
 
     def _committed(self):
         return _load().get(self._ns, {})
@@ -45,6 +49,9 @@ class NVS:
             raise OSError(-4361, "ESP_ERR_NVS_KEY_TOO_LONG")
         machine._check_wdt()
         self._pending[key] = value
+        if key in self._order:
+            self._order.remove(key)
+        self._order.append(key)
 
     def set_i32(self, key, value):
         if not -0x80000000 <= value <= 0x7FFFFFFF:
@@ -72,24 +79,48 @@ class NVS:
 
     def erase_key(self, key):
         self._get(key)
-        self._pending[key] = None
+        self._set(key, None)
 
     def commit(self):
         if simworld.world().fault("flash_full"):
             raise OSError(-4352, "ESP_ERR_NVS_NOT_ENOUGH_SPACE")
         data = _load()
         ns = data.setdefault(self._ns, {})
-        for key, value in self._pending.items():
+        cut = self._power_cut()
+        for key in self._order:
+            if cut is not None and key == cut[1]:
+                break  # this entry and the ones after it never reach the flash
+            value = self._pending[key]
             if value is None:
                 ns.pop(key, None)
             else:
                 ns[key] = value
         self._pending = {}
-        tmp = simworld.state_path(_FILE + ".tmp")
-        with open(tmp, "w") as f:
-            json.dump(data, f)
-        import os
-        os.rename(tmp, simworld.state_path(_FILE))
+        self._order = []
+        _store(data)
+        if cut is not None:
+            sim_flash.power_off(cut[0], "during the NVS commit of %s/%s" % (self._ns, cut[1]))
+
+    def _power_cut(self):
+        """(fault index, key) when a power_cut_nvs fault hits this commit, else None.
+
+        ESP-IDF's NVS writes entry by entry and drops an entry whose write did not complete
+        at the next init, so a cut keeps the keys written before the one being written."""
+        if not self._order:
+            return None
+        for key in self._order:
+            index = sim_flash.armed("power_cut_nvs", key)
+            if index is not None:
+                return index, key
+        return None
+
+
+def _store(data):
+    tmp = simworld.state_path(_FILE + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+    import os
+    os.rename(tmp, simworld.state_path(_FILE))
 
 
 def mcu_temperature():
