@@ -208,7 +208,9 @@ def test_three_cts_read_the_truth(runs):
             pf = [x[1] for x in r.measured(r.reports("ct%d_pf" % k)) if 8 < r.wts(x[0]) < 44]
             irms = [x[1] for x in r.measured(r.reports("ct%d_irms" % k)) if 8 < r.wts(x[0]) < 44]
             assert all(abs(v - truth["pf"]) < 0.01 for v in pf), (k, pf, truth["pf"])
-            assert all(abs(v - truth["irms"]) < 0.01 * truth["irms"] for v in irms), (k, irms, truth["irms"])
+            # 1 %, but not below 20 mA: one ADC count is 46 mA here (ical 60.6 A/V, 757 uV/count) and
+            # the noise taken out of a report of few bursts (a busy host) leaves a few tenths of one
+            assert all(abs(v - truth["irms"]) < max(0.01 * truth["irms"], 0.02) for v in irms), (k, irms, truth["irms"])
     vrms = [x[1] for x in r.measured(r.reports("vrms")) if r.wts(x[0]) > 8]
     freq = [x[1] for x in r.measured(r.reports("freq")) if r.wts(x[0]) > 8]
     assert vrms and all(abs(v - scen["mains"]["vrms"]) < 0.4 for v in vrms), vrms
