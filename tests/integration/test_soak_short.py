@@ -14,10 +14,10 @@ CYCLES = 150
 INTERVAL_S = 2  # emoncms timestamps are whole seconds: at 1 s two readings can share one
 SPEED = 5  # CT sampling keeps up to N = 5 (docs/scenario.md)
 MIN_FREE = 25 * 1024  # the target on a WROOM-32; the WROVER must do at least as well
-# Heap growth after warm-up is printed, not asserted: on this all-drivers board the free heap
-# (after a collection) drifts down by ~200 B a cycle over 300 cycles with swings of +-30 KB, and
-# whether that is the firmware or the simulator that shares its heap is not known yet (see
-# docs/reliability.md). A bound here would pass or fail by chance.
+# Heap growth after warm-up is printed, not asserted: single free-heap samples (after a
+# collection) swing by about +-20 KB with the requests in flight, so a bound over ~80 cycles
+# would pass or fail by chance. (A drift of 200 B a cycle seen once was the simulated RFM69
+# keeping every transmitted frame in the heap it shares with the firmware: docs/reliability.md.)
 
 
 @pytest.fixture(scope="module")
