@@ -12,11 +12,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
-from tests.helpers import Broker, console, get_json, session_build, start_board
+from tests.integration.test_electric import Run, run_all
 from tools import paths
 
 SCENARIO = os.path.join(paths.ROOT, "scenarios", "elec-pulse-irq.json")
@@ -32,27 +31,20 @@ import simworld  # noqa: E402
 
 
 class Recording:
-    def __init__(self, board, states):
-        self.board = board
-        self.states = states  # [(world seconds, /api/state)]
-        with open(os.path.join(board.state_dir, "pulse_s0.json")) as f:
-            self.sim = json.load(f)  # what the simulated meter raised
-        self.text = console(board)
+    """A test_electric Run of the scenario, with what the simulated meter raised; readings' times
+    in world seconds."""
 
-    def wts(self, ts):
-        return ts - self.board.epoch_ms / 1000.0
+    def __init__(self, run):
+        self.board = run.board
+        self.run = run
+        self.states = run.states  # [(world seconds, /api/state)]
+        with open(os.path.join(run.board.state_dir, "pulse_s0.json")) as f:
+            self.sim = json.load(f)  # what the simulated meter raised
+        self.text = run.console()
 
     def reports(self, name):
         """Distinct readings of a channel: [(world seconds of ts, value, status)]."""
-        out = []
-        for _ws, state in self.states:
-            ch = state["channels"].get(name)
-            if ch is None or ch["ts"] is None:
-                continue
-            item = (self.wts(ch["ts"]), ch["value"], ch["status"])
-            if not out or out[-1] != item:
-                out.append(item)
-        return out
+        return [(self.run.wts(ts), value, st) for ts, value, st, _ws in self.run.reports(name)]
 
     def truth_wh(self, t0, t1):
         track = simworld.World(self.board.scenario)._track("pulse.power_w")
@@ -61,26 +53,7 @@ class Recording:
 
 @pytest.fixture(scope="module")
 def rec():
-    session_build()
-    broker = Broker()
-    board = None
-    try:
-        board = start_board(SCENARIO, broker_port=broker.port, heap="2M")
-        states = []
-        while True:
-            ws = time.time() - board.epoch_ms / 1000.0
-            if ws >= UNTIL_S:
-                break
-            try:
-                states.append((ws, get_json(board.http_port, timeout=3)))
-            except (OSError, ValueError):
-                pass
-            time.sleep(1.0)
-        yield Recording(board, states)
-    finally:
-        if board is not None:
-            board.stop()
-        broker.stop()
+    return Recording(run_all([Run(SCENARIO, {}, until_s=UNTIL_S)])[0])
 
 
 def test_firmware_counts_with_pin_irq(rec):
