@@ -11,9 +11,9 @@ import pytest
 from tests.helpers import write_scenario
 from tests.integration.test_electric import INTERVAL, SCEN, Run, assert_no_crash, ct_truth, mqtt_values, run_all
 
-ACAC = (10, 26)
-UNPLUGGED = (30, 42)
-STORM = (46, 58)  # two whole report intervals, whatever their phase; the run stops at 76 s (reports after it)
+ACAC = (10, 31)  # two whole report intervals after the first, whatever their phase
+UNPLUGGED = (35, 47)
+STORM = (51, 63)  # two whole report intervals, whatever their phase; the run stops at 81 s (reports after it)
 GARBAGE = (25, 37)
 
 
@@ -33,7 +33,7 @@ def runs(tmp_path_factory):
                 {"kind": "ct_unplugged", "target": 1, "at_s": UNPLUGGED[0], "until_s": UNPLUGGED[1]},
                 {"kind": "irq_storm", "at_s": STORM[0], "until_s": STORM[1]}])
     rs = {
-        "ct": Run(scen, {"interval_s": INTERVAL}, until_s=76),
+        "ct": Run(scen, {"interval_s": INTERVAL}, until_s=81),
         "irda": Run(os.path.join(SCEN, "elec-irda.json"), {"interval_s": INTERVAL, "ct": {"enabled": False},
                                                             "irda": {"enabled": True, "timeout_s": 12}},
                     until_s=52),
