@@ -11,9 +11,11 @@ import pytest
 from tests.helpers import write_scenario
 from tests.integration.test_electric import INTERVAL, SCEN, Run, assert_no_crash, ct_truth, mqtt_values, run_all
 
-ACAC = (10, 31)  # two whole report intervals after the first, whatever their phase
-UNPLUGGED = (35, 47)
-STORM = (51, 63)  # two whole report intervals, whatever their phase; the run stops at 81 s (reports after it)
+# Each fault spans two whole report intervals after the first, whatever their phase (a report
+# interval is INTERVAL plus up to a burst period: one window of INTERVAL could hold no report)
+ACAC = (10, 31)
+UNPLUGGED = (35, 53)
+STORM = (57, 69)  # the run stops at 87 s (reports after it)
 GARBAGE = (25, 37)
 
 
@@ -33,7 +35,7 @@ def runs(tmp_path_factory):
                 {"kind": "ct_unplugged", "target": 1, "at_s": UNPLUGGED[0], "until_s": UNPLUGGED[1]},
                 {"kind": "irq_storm", "at_s": STORM[0], "until_s": STORM[1]}])
     rs = {
-        "ct": Run(scen, {"interval_s": INTERVAL}, until_s=81),
+        "ct": Run(scen, {"interval_s": INTERVAL}, until_s=87),
         "irda": Run(os.path.join(SCEN, "elec-irda.json"), {"interval_s": INTERVAL, "ct": {"enabled": False},
                                                             "irda": {"enabled": True, "timeout_s": 12}},
                     until_s=52),
