@@ -9,6 +9,7 @@ and update code never occupy a WROOM-32's heap between requests.
 import asyncio
 import gc
 import json
+import time
 
 from microdot import Microdot, Request, Response
 
@@ -25,6 +26,51 @@ MAX_LINE = 1024
 # route regex outside its error handling: a long path exhausts the C stack (~950 characters on
 # the unix port, far fewer on the ESP32). Every route of this firmware is shorter than this.
 MAX_PATH = 64
+# The ESP32's lwIP has a handful of sockets (MicroPython: 10 in all) and each open request holds
+# one plus its buffers: a client that connects and sends nothing, or headers without end, must
+# not keep them. The request line and headers must arrive within HEAD_S and number at most
+# MAX_HEADERS lines; after that, every read of the body must get data within IDLE_S.
+HEAD_S = 10
+IDLE_S = 10
+MAX_HEADERS = 32
+
+
+class ClientTimeout(ValueError):
+    """The client stopped sending (or never finished the request head)."""
+
+
+class _Guarded:
+    """The client's stream as Microdot reads it, with the limits above."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.lines = 0  # of the head; -1 once it is complete
+        self.t0 = time.ticks_ms()
+
+    async def _wait(self, coro, seconds, what):
+        try:
+            return await asyncio.wait_for(coro, seconds)
+        except asyncio.TimeoutError:
+            raise ClientTimeout("%s: nothing for %d s" % (what, seconds)) from None
+
+    async def readline(self):
+        if self.lines < 0:
+            return await self._wait(self.stream.readline(), IDLE_S, "body")
+        left = HEAD_S * 1000 - time.ticks_diff(time.ticks_ms(), self.t0)
+        line = await self._wait(self.stream.readline(), max(left, 1) / 1000, "request head")
+        if self.lines and line in (b"\r\n", b"\n", b""):
+            self.lines = -1  # the blank line that ends the head
+        else:
+            self.lines += 1  # the request line, then the headers
+            if self.lines > MAX_HEADERS + 1:
+                raise ValueError("more than %d header lines" % MAX_HEADERS)
+        return line
+
+    async def read(self, n=-1):
+        return await self._wait(self.stream.read(n), IDLE_S, "body")
+
+    async def readexactly(self, n):
+        return await self._wait(self.stream.readexactly(n), IDLE_S, "body")
 
 
 class _App(Microdot):
@@ -32,6 +78,9 @@ class _App(Microdot):
         if len(req.path) > MAX_PATH:
             return 404, "", None
         return super().find_route(req)
+
+    async def handle_request(self, reader, writer):
+        await super().handle_request(_Guarded(reader), writer)  # type: ignore[arg-type]
 
 
 def forward_stats(ctx):
@@ -206,6 +255,8 @@ class Web:
         gc.collect()
         if isinstance(exc, MemoryError):
             return {"error": "out of memory; try again"}, 503
+        if isinstance(exc, ClientTimeout):
+            return {"error": "request timed out: %s" % exc}, 408
         return {"error": "internal error"}, 500
 
     async def events(self, request, sse):

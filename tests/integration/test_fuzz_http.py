@@ -24,7 +24,7 @@ import time
 import pytest
 
 from firmware import config
-from firmware.services.web import MAX_LINE, MAX_PATH
+from firmware.services.web import HEAD_S, IDLE_S, MAX_HEADERS, MAX_LINE, MAX_PATH
 from tests import fuzz
 from tests.helpers import ap_password, console, get_json, start_board, wait_state, write_scenario
 from tools import paths
@@ -354,6 +354,55 @@ def test_slowloris_and_idle_sockets_do_not_block_other_clients(board):
     assert answers == [b"HTTP/1.0 200"] * 4, answers
     assert times[4] < 0.2 and times[-1] < PROMPT_S, times
     assert _state_time(board) < PROMPT_S
+
+
+def _closed_at(s, deadline):
+    """perf_counter() when the board closed the socket (None: not by the deadline), and what it sent."""
+    out = b""
+    try:
+        while True:
+            s.settimeout(max(0.01, deadline - time.perf_counter()))
+            got = s.recv(4096)
+            if not got:
+                return time.perf_counter(), out
+            out += got
+    except OSError:
+        return None, out
+
+
+def test_stalled_and_endless_requests_are_cut_off(board):
+    """An idle socket, an unfinished head and a stalled body each give up their socket after
+    HEAD_S / IDLE_S (the ESP32 has about ten); a head of more than MAX_HEADERS lines is refused
+    at once, one of MAX_HEADERS lines is served."""
+    head = b"GET /api/state HTTP/1.1\r\nHost: x\r\n"
+    head += b"".join(b"X-H%d: %d\r\n" % (i, i) for i in range(MAX_HEADERS - 1))
+    status, out = _exchange(board, head + b"\r\n")
+    assert status == 200, out[:200]
+    t0 = time.perf_counter()
+    status, out = _exchange(board, head + b"X-A: 1\r\n\r\n")
+    assert status == 400 and time.perf_counter() - t0 < PROMPT_S, out[:200]
+    start = len(console(board))
+    socks = [socket.create_connection(("127.0.0.1", board.http_port), timeout=5) for _ in range(3)]
+    t0 = time.perf_counter()
+    socks[1].sendall(b"GET /api/state HTTP/1.1\r\nHost: x\r\n")  # the head never ends
+    socks[2].sendall(b"PUT /api/config HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{\"node\": ")
+    meanwhile = _state_time(board)  # the others are served while these wait
+    try:
+        ends = [_closed_at(s, t0 + max(HEAD_S, IDLE_S) + 15) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+    waited = [None if at is None else round(at - t0, 1) for at, _out in ends]
+    print("\nhttp: idle socket, unfinished head, stalled body closed after %s s (limits %d, %d s)"
+          % (waited, HEAD_S, IDLE_S))
+    assert meanwhile < PROMPT_S
+    for (at, out), limit in zip(ends, (HEAD_S, HEAD_S, IDLE_S)):
+        assert at is not None and limit - 1 <= at - t0 <= limit + 2 * PROMPT_S, waited
+        assert out == b"" or out.startswith(b"HTTP/1.0 400"), out[:200]
+    time.sleep(0.5)
+    text = console(board)[start:]
+    assert text.count("http: bad request (ClientTimeout(") >= 3, text[-1500:]
+    assert not _tracebacks(text)
 
 
 def test_afterwards_no_reset_no_leak_no_stray_traceback(board):
