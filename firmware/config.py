@@ -280,7 +280,8 @@ def save(cfg, path=CONFIG_FILE):
             os.remove(tmp)
         except OSError:
             pass
-        return ["could not save config.json: %s" % exc]
+        from firmware.errtext import describe
+        return ["could not save config.json: %s" % describe(exc)]
     return []
 
 

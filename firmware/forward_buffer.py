@@ -254,7 +254,8 @@ def make(fwd, name, log):
     try:
         spill = factory()
     except OSError as exc:
-        log.error("%s: flash spill unreadable (%s); buffering in RAM only" % (name, exc))
+        from firmware.errtext import describe  # on a failure only
+        log.error("%s: flash spill unreadable (%s); buffering in RAM only" % (name, describe(exc)))
         return ForwardBuffer(ram)
     if spill.count:
         log.info("%s: %d readings from before the restart wait to be sent" % (name, spill.count))

@@ -105,13 +105,14 @@ async def request(method, scheme, host, port, path, headers=(), body=b"", timeou
     body: bytes, or a list of pieces (str or bytes) sent one after the other, so a
     large body never has to exist as one string in the heap."""
     import asyncio
+    import errno
     import time
     deadline = time.ticks_add(time.ticks_ms(), timeout_ms)
 
     def left():
         ms = time.ticks_diff(deadline, time.ticks_ms())
         if ms <= 0:
-            raise OSError(116)  # ETIMEDOUT, as the ESP32 reports it
+            raise OSError(errno.ETIMEDOUT)  # 116 on the ESP32 (lwIP), 110 on Linux
         return ms
 
     pieces = body if isinstance(body, list) else [body]
@@ -125,7 +126,7 @@ async def request(method, scheme, host, port, path, headers=(), body=b"", timeou
             asyncio.open_connection(host, port, ssl=tls, server_hostname=host if tls else None), left())
         reader, writer = pair[0], pair[1]
     except asyncio.TimeoutError:
-        raise OSError(116) from None
+        raise OSError(errno.ETIMEDOUT) from None
     try:
         writer.write(req)
         await asyncio.wait_for_ms(writer.drain(), left())
@@ -150,7 +151,7 @@ async def request(method, scheme, host, port, path, headers=(), body=b"", timeou
             raise HttpError("incomplete response" if data else "no response")
         return head[0], data[head[2]:head[2] + max_body]
     except asyncio.TimeoutError:
-        raise OSError(116) from None
+        raise OSError(errno.ETIMEDOUT) from None
     finally:
         writer.close()
         try:

@@ -198,9 +198,10 @@ class AnalyticsService:
                 self.nvs.set_blob(NVS_SNAP, self.engine.snapshot())
             self.nvs.commit()
         except OSError as exc:
+            from firmware.errtext import describe  # on a failure only
             if self.flash_error is None:
-                self.log.error("analytics: saving totals to flash failed: %r (kept in RTC memory)" % exc)
-            self.flash_error = repr(exc)
+                self.log.error("analytics: saving totals to flash failed: %s (kept in RTC memory)" % describe(exc))
+            self.flash_error = describe(exc)
             return False
         if self.flash_error is not None:
             self.log.info("analytics: totals saved to flash again")

@@ -165,7 +165,8 @@ class EmoncmsService:
                 except Exception as exc:  # OSError, HttpError, a timeout
                     self.ok = False
                     self.failures += 1
-                    self.last_error = str(exc) or repr(exc)
+                    from firmware.errtext import describe  # on a failure only
+                    self.last_error = describe(exc)
                     self.next_try = time.ticks_add(time.ticks_ms(), self.backoff_ms)
                     self.log.warning("emoncms: %s; %d reading(s) kept, retry in %d s"
                                      % (self.last_error, len(self.buffer), self.backoff_ms // 1000))

@@ -237,7 +237,11 @@ class MqttService:
         self.live_wait = []
         self.backfill_inflight = 0
         self.failures += 1
-        self.last_error = exc if isinstance(exc, str) else (str(exc) or repr(exc))
+        if isinstance(exc, str):
+            self.last_error = exc
+        else:
+            from firmware.errtext import describe  # on a failure only: no resident heap
+            self.last_error = describe(exc)
         jitter = random.getrandbits(10)
         self.next_try = time.ticks_add(time.ticks_ms(), self.backoff_ms + jitter)
         if not quiet:

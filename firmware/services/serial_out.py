@@ -112,7 +112,8 @@ class SerialOutService:
                     try:
                         await self._write_line(writer)
                     except OSError as exc:
-                        self.error = repr(exc)
-                        self.log.warning("serial out: %r" % exc)
+                        from firmware.errtext import describe  # on a failure only
+                        self.error = describe(exc)
+                        self.log.warning("serial out: %s" % self.error)
                 continue
             await asyncio.sleep_ms(min(wait, 1000))
