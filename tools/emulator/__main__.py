@@ -26,6 +26,9 @@ def main(argv=None):
     parser.add_argument("--start-time", default=None,
                         help="the board's wall time at power-on: unix seconds or ISO 8601 "
                              "(default: scenario start_time, else now)")
+    parser.add_argument("--romfs", action="store_true",
+                        help="import the firmware in place from a ROM image, as a MicroPython built with "
+                             "ROMFS does (the stock ESP32 firmware has none; see README, Hardware)")
     parser.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0: run until Ctrl-C)")
     args = parser.parse_args(argv)
 
@@ -34,10 +37,11 @@ def main(argv=None):
     board = EmulatedBoard(args.scenario, state_dir, http_port=args.http_port, mqtt_host=args.mqtt_host,
                           mqtt_port=args.mqtt_port, heap=args.heap, firmware_dir=args.firmware,
                           flash_dir=args.flash, serial=args.serial, speed=args.speed,
-                          start_time=args.start_time)
+                          start_time=args.start_time, romfs=args.romfs)
     board.start()
-    print("[emulator] firmware: %s, heap %s (%d bytes), flash %s"
-          % (board.firmware(), args.heap, board.heap, board.flash_dir), flush=True)
+    print("[emulator] firmware: %s%s, heap %s (%d bytes), flash %s"
+          % (board.firmware(), " as ROMFS (%d bytes)" % board.romfs_bytes if args.romfs else "", args.heap,
+             board.heap, board.flash_dir), flush=True)
     if args.speed != 1 or board.start_time is not None:
         print("[emulator] clock: %d x real time from %s" % (board.speed, time.strftime(
             "%Y-%m-%d %H:%M:%S UTC", time.gmtime(board.start_s))), flush=True)

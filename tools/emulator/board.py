@@ -99,7 +99,7 @@ class EmulatedBoard:
 
     def __init__(self, scenario, state_dir, http_port=8080, mqtt_host="127.0.0.1", mqtt_port=1883,
                  heap="2M", firmware_dir=None, flash_dir=None, speed=1, serial=None,
-                 config_overrides=None, output=None, echo=True, start_time=None):
+                 config_overrides=None, output=None, echo=True, start_time=None, romfs=False):
         self.scenario_path = os.path.abspath(scenario)
         with open(self.scenario_path) as f:
             self.scenario = json.load(f)
@@ -119,6 +119,11 @@ class EmulatedBoard:
         self.start_s = None
         self._resume = False
         self.serial = serial
+        # romfs: the firmware package and lib/ are imported in place from a ROM image, as on an
+        # ESP32 whose MicroPython was built with ROMFS (tools/romfs.py); the image itself lives
+        # outside the firmware's heap budget, as a flash partition does
+        self.romfs = romfs
+        self.romfs_bytes = 0
         self.config_overrides = config_overrides or {}
         self.output = output
         self.echo = echo
@@ -195,15 +200,25 @@ class EmulatedBoard:
             "HPMON_SPEED": str(self.speed),
             "HPMON_START_S": "%.3f" % self.start_s,
             "HPMON_HEAP_TARGET": str(self.heap),
+            "HPMON_ROMFS": self.romfs_image() if self.romfs else "",
             # the board's web server (port 80) appears on the host's http_port
             "HPMON_PORT_MAP": "80:%d" % self.http_port,
         })
         return env
 
+    def romfs_image(self):
+        """The ROM image of the firmware build (made at each boot: an update may change it)."""
+        from tools import romfs
+        path = os.path.join(self.state_dir, "romfs.img")
+        self.romfs_bytes = romfs.write_image(self.firmware(), path)
+        return path
+
     def _spawn(self, reset_cause):
-        cmd = [paths.venv_bin("micropython"), "-X", "heapsize=%d" % (self.heap + SIM_HEAP_ALLOWANCE),
+        env = self.environment(reset_cause)
+        heapsize = self.heap + SIM_HEAP_ALLOWANCE + self.romfs_bytes
+        cmd = [paths.venv_bin("micropython"), "-X", "heapsize=%d" % heapsize,
                os.path.join(paths.SIM_DIR, "_sim_boot.py")]
-        self.process = subprocess.Popen(cmd, cwd=self.flash_dir, env=self.environment(reset_cause),
+        self.process = subprocess.Popen(cmd, cwd=self.flash_dir, env=env,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, start_new_session=True,
                                         preexec_fn=functools.partial(_raise_priority, board_sched(self.speed)))

@@ -19,6 +19,22 @@ _base = gc.mem_alloc()
 _target = os.getenv("HPMON_HEAP_TARGET")
 _reserve = bytearray(int(_target) - _base) if _target else None
 
+# A firmware built with ROMFS (emulator --romfs): the image, in the heap the emulator added for
+# it (a flash partition on the board), mounted at /rom; the firmware package and its libraries
+# are imported from /rom and /rom/lib, in place, instead of from the firmware folder.
+_romfs = os.getenv("HPMON_ROMFS")
+if _romfs:
+    import sys
+
+    import vfs
+
+    with open(_romfs, "rb") as _f:
+        _rom_image = _f.read()
+    vfs.mount(vfs.VfsRom(_rom_image), "/rom")
+    _fw = os.getenv("HPMON_FIRMWARE") or "."
+    sys.path[:] = [p for p in sys.path if p not in (_fw, _fw + "/lib")]
+    sys.path[1:1] = ["/rom", "/rom/lib"]  # after the simulated hardware
+
 import simworld  # noqa: E402
 
 _world = simworld.world()
