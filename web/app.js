@@ -610,7 +610,7 @@ async function wifiScan(btn) {
     const r = await api("GET", "/api/wifi/scan");
     const nets = (r.networks || []).sort((a, b) => b.rssi - a.rssi);
     fill(box, nets.length ? nets.map((n) => h("button", {type: "button", class: "net", onclick: () => { $("f-wifi.ssid").value = n.ssid; $("f-wifi.key").focus(); }},
-      n.ssid + " (" + n.rssi + " dBm" + (n.auth && n.auth !== "open" ? ", " + n.auth : "") + ")")) : h("p", {class: "muted"}, "No network found."));
+      n.ssid + " (" + n.rssi + " dBm" + (n.security && n.security !== "open" ? ", " + n.security : "") + ")")) : h("p", {class: "muted"}, "No network found."));
   } catch (e) { flash(box, e.message, true); }
   btn.disabled = false;
 }
@@ -815,6 +815,7 @@ function updateForm() {
       const man = JSON.parse(new TextDecoder().decode(await read(mk)));
       const paths = Object.keys(man.files || {});
       if (!paths.length) throw new Error("the manifest lists no files");
+      await api("DELETE", "/api/update"); // drop what an earlier, failed attempt left staged
       for (let i = 0; i < paths.length; i++) {
         const k = base + paths[i];
         if (!(k in files) || files[k] == null) throw new Error("missing or unreadable in the set: " + paths[i]);
