@@ -99,12 +99,14 @@ def totals(ctx, doc):
 
 
 def dtcheck_apply(ctx):
-    """Add the learned flow-minus-return offset to the return sensor's offset (by hand only)."""
+    """Add the learned flow-minus-return offset to the return sensor's offset (by hand only).
+
+    The offset was learned with the running configuration's offsets, so it corrects those (not
+    a saved one waiting for the restart): applying twice before the restart does not double it."""
     offset = ctx.store.value("heatpump_dt_offset")
     if offset is None:
         return {"error": "no offset learned yet"}, 409
-    cfg = _copy(_current(ctx))
-    ow = cfg["onewire"]
+    ow = ctx.cfg["onewire"]
     rom = None
     for rom_hex, role in ow["roles"].items():
         if role == "heatpump_returnT":
@@ -112,7 +114,8 @@ def dtcheck_apply(ctx):
     if rom is None:
         return {"error": "the return temperature is not a DS18B20 with the heatpump_returnT role"}, 409
     new = round(ow["offsets"].get(rom, 0) + offset, 2)
-    offsets = ow["offsets"]  # a free-keyed setting: the overlay replaces it whole
+    # a free-keyed setting: the overlay replaces it whole, so start from the saved one
+    offsets = _copy(_current(ctx)["onewire"]["offsets"])
     offsets[rom] = new
     result = _apply(ctx, {"onewire": {"offsets": offsets}}, "flow/return offset %+.2f K" % offset)
     if isinstance(result, dict):
