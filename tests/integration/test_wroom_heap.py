@@ -7,13 +7,17 @@ held here: with the core and four DS18B20s at 150K the board measures, answers
 HTTP, and never resets, even when a request runs out of heap. And with the default
 configuration, which does not fit, the board does not limp on with every service
 starved: it restarts, and after three such boots comes up in safe mode saying why.
+With a firmware built with ROMFS (emulator --romfs: bytecode imported in place, not into
+the heap) the core, four DS18B20 and MQTT with Home Assistant discovery run at 150K with
+more than 25 KB free.
 """
 import json
 import os
 import tempfile
 import time
+import urllib.request
 
-from tests.helpers import console, get_json, start_board, wait_state, write_scenario
+from tests.helpers import Broker, Subscriber, console, get_json, start_board, wait_state, write_scenario
 from tools import paths
 
 DEFAULT = os.path.join(paths.ROOT, "scenarios", "default.json")
@@ -61,3 +65,31 @@ def test_default_configuration_too_big_for_wroom_ends_in_safe_mode_saying_why():
         assert get_json(board.http_port)["safe_mode"] is True and len(board.boots) == 4
     finally:
         board.stop()
+
+
+def test_with_romfs_the_core_four_ds18b20_and_mqtt_run_at_wroom_heap():
+    with open(DEFAULT) as f:
+        config = json.load(f)["config"]
+    for section in ("ct", "analytics", "mbus"):
+        config.setdefault(section, {})["enabled"] = False
+    scenario = write_scenario(os.path.join(tempfile.mkdtemp(), "wroom-romfs.json"), DEFAULT, config=config)
+    broker = Broker()
+    sub = Subscriber(broker.port, "emon/#", "homeassistant/#")
+    board = start_board(scenario, heap="150K", broker_port=broker.port, romfs=True)
+    try:
+        state = wait_state(board.http_port, lambda s: s["uptime_s"] >= 25, timeout=60)
+        full = get_json(board.http_port, "/api/state?full=1")
+        text = console(board)
+        assert board.boots == [1] and not state["safe_mode"] and full["failed_services"] == {}, text[-2000:]
+        assert "MemoryError" not in text
+        assert full["mqtt"]["connected"] and full["free_heap"] >= 25 * 1024, (full["mqtt"], full["free_heap"])
+        topics = {m[0] for m in sub.messages}
+        assert "emon/hpmon/heatpump_flowT" in topics and any(t.startswith("homeassistant/") for t in topics)
+        # the dashboard's assets are served from the ROM image too
+        with urllib.request.urlopen("http://127.0.0.1:%d/app.js" % board.http_port, timeout=5) as resp:
+            assert resp.status == 200 and resp.headers["Content-Encoding"] == "gzip" and len(resp.read()) > 5000
+        print("WROOM stand-in with ROMFS: free %d, min free %d" % (full["free_heap"], full["min_free_heap"]))
+    finally:
+        board.stop()
+        sub.stop()
+        broker.stop()
