@@ -103,6 +103,10 @@ def dtcheck_apply(ctx):
 
     The offset was learned with the running configuration's offsets, so it corrects those (not
     a saved one waiting for the restart): applying twice before the restart does not double it."""
+    if configmod.heat_temperatures(ctx.cfg) == "meter":
+        # the offset was learned from the meter's own flow/return: no DS18B20 to correct
+        return {"error": "flow/return temperatures come from the heat meter (heat.temperatures): "
+                         "no DS18B20 offset to apply"}, 409
     offset = ctx.store.value("heatpump_dt_offset")
     if offset is None:
         return {"error": "no offset learned yet"}, 409

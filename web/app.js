@@ -423,7 +423,7 @@ function renderChannels() {
 async function sensors() {
   const sec = $("sensors");
   const msg = h("div");
-  fill(sec, msg, h("div", {class: "card"}, h("h2", {}, "Temperature sensors (DS18B20)"), h("div", {id: "ow"})),
+  fill(sec, msg, h("div", {class: "card"}, h("h2", {}, "Temperature sensors (DS18B20)"), h("div", {id: "ow"}), h("div", {id: "dtcheck"})),
     h("div", {class: "card"}, h("h2", {}, "CT clamps and voltage"), h("div", {id: "ct"})),
     h("div", {class: "card"}, h("h2", {}, "M-Bus and other meters"), h("div", {id: "meters"})),
     h("div", {class: "card"}, h("h2", {}, "All channels"), h("div", {id: "channels"})));
@@ -435,20 +435,45 @@ async function sensors() {
   await authState();
   if (S.auth.logged_in) { try { cfg = await api("GET", "/api/config"); } catch (e) { cfg = null; } }
   renderOnewire(s, cfg, msg);
+  renderDtcheck(s.dtcheck || {}, cfg);
   renderCt(s.ct, cfg, msg);
   try { renderMeters(await api("GET", "/api/meters")); } catch (e) { fill($("meters"), e.message); }
+}
+
+const SAVED = "Saved. The change applies after a restart (System → Restart).";
+
+// An API error as text: every field's error of a 400, else the board's error or the HTTP status.
+function errText(e) {
+  const errs = e.data && e.data.errors;
+  return errs ? Object.keys(errs).map((k) => k + ": " + errs[k]).join("; ") : e.message;
 }
 
 async function saveConfig(patch, msg) {
   try {
     await api("POST", "/api/config", patch);
-    flash(msg, "Saved. The change applies after a restart (System → Restart).");
+    flash(msg, SAVED);
     return true;
   } catch (e) {
-    const errs = e.data && e.data.errors;
-    flash(msg, errs ? Object.keys(errs).map((k) => k + ": " + errs[k]).join("; ") : e.message, true);
+    flash(msg, errText(e), true);
     return false;
   }
+}
+
+// The flow/return self-check (pump on, compressor off): its learned offset, which an admin may
+// add to the return sensor's offset (POST /api/dtcheck/apply; never done without a click).
+function renderDtcheck(d, cfg) {
+  const box = $("dtcheck"), out = h("div");
+  const v = d.offset_k;
+  if (!known(v)) return fill(box);
+  fill(box, h("p", {}, "Flow/return self-check: learned offset " + (v < 0 ? "" : "+") + num(v, 2) + " K (" +
+      (known(d.samples) ? d.samples : DASH) + " samples)"),
+    cfg ? h("button", {type: "button", id: "dtcheck-apply", onclick: async () => {
+      try {
+        const r = await api("POST", "/api/dtcheck/apply");
+        cfg.onewire.offsets[r.rom] = r.offset;  // later offset edits on this page keep it
+        flash(out, "Return sensor " + r.rom + ": offset " + num(r.offset, 2) + " K. " + SAVED);
+      } catch (e) { flash(out, errText(e), true); }
+    }}, "Apply to the return sensor") : h("p", {class: "muted"}, "Log in (Settings) to apply it."), out);
 }
 
 function renderOnewire(s, cfg, msg) {

@@ -5,19 +5,23 @@ source): the circulation pump runs (14.3 L/min, 45 W on a Modbus SDM120) with th
 so flow and return carry the same 35.0 degC water, but the flow DS18B20 reads FLOW_ERROR_K high.
 That is ~250 W of phantom heat. The board's self-check (firmware/analytics_dtcheck.py: 900 s of
 pump-only running, then a sample every 120 s, published after 15) learns the offset; the
-board's clock runs SPEED times faster so that takes under a minute. Then, over real HTTP as the
-admin: POST /api/dtcheck/apply saves it as the return sensor's offset (docs/http-api.md), which
-applies at the next restart and stays in config.json; after the restart flow - return and the
-heat computed from them are ~0 with the pump still running and the compressor still off."""
+board's clock runs SPEED times faster so that takes under a minute. Then the admin applies it:
+first in headless Chromium with the Sensors page's button (which POSTs /api/dtcheck/apply), then
+again over real HTTP (docs/http-api.md). It is saved as the return sensor's offset, applies at the
+next restart and stays in config.json; after the restart flow - return and the heat computed from
+them are ~0 with the pump still running and the compressor still off."""
 import base64
 import http.client
 import json
 import os
+import re
 import tempfile
 import time
 
 from firmware.heat import HeatCalc
+from tests.browser import DESKTOP, Browser
 from tests.helpers import ap_password, console, get_json, start_board, wait_state, write_scenario
+from tests.integration.test_dashboard_browser import _login, _no_js_errors
 from tools import paths
 
 BASE = os.path.join(paths.ROOT, "scenarios", "heat-vfs.json")
@@ -107,6 +111,32 @@ def _wait_learned(board):
         (LEARN_S + 600), dtcheck, console(board)[-3000:]))
 
 
+def _apply_in_browser(board):
+    """The Sensors page: the learned offset for anyone, the apply button for the admin only; a
+    click saves it. Returns the offset the page says it saved for the return sensor."""
+    url = "http://127.0.0.1:%d/" % board.http_port
+    with Browser(DESKTOP) as b:
+        b.get(url + "#sensors")
+        shown = b.wait(lambda: b.text("#dtcheck p"), what="the self-check's offset on the Sensors page")
+        m = re.fullmatch(r"Flow/return self-check: learned offset \+(\d\.\d\d) K \((\d+) samples\)", shown)
+        assert m and abs(float(m.group(1)) - FLOW_ERROR_K) <= 0.02 and int(m.group(2)) >= 15, shown
+        assert b.count("#dtcheck-apply") == 0 and "Log in" in b.text("#dtcheck"), b.text("#dtcheck")
+        b.get(url + "#settings")
+        _login(b, PASSWORD)
+        b.wait_css("#settings-form")
+        b.get(url + "#sensors")
+        b.wait_css("#dtcheck-apply")
+        assert b.text("#dtcheck-apply") == "Apply to the return sensor"
+        b.click("#dtcheck-apply")
+        answer = b.wait(lambda: b.text("#dtcheck .msg"), what="the answer to the apply button")
+        assert b.count("#dtcheck .msg.ok") == 1, answer
+        m = re.fullmatch(r"Return sensor %s: offset (\d\.\d\d) K\. Saved\. The change applies after a "
+                         r"restart \(System → Restart\)\." % RETURN_ROM, answer)
+        assert m and abs(float(m.group(1)) - FLOW_ERROR_K) <= 0.02, answer
+        _no_js_errors(b)
+    return float(m.group(1))
+
+
 def test_learned_offset_is_applied_by_hand_and_removes_the_phantom_heat(broker):
     calc = HeatCalc(fluid="water", meter="return", unit="l/min")
     board = start_board(_scenario(), broker_port=broker.port, heap="2M", speed=SPEED)
@@ -134,18 +164,17 @@ def test_learned_offset_is_applied_by_hand_and_removes_the_phantom_heat(broker):
         assert status == 200, doc
         session = {"Cookie": headers["set-cookie"].split(";")[0], "X-CSRF-Token": doc["csrf"]}
         assert request(board, "POST", "/api/dtcheck/apply", headers={"Cookie": session["Cookie"]})[0] == 403
-        status, doc, _h = request(board, "POST", "/api/dtcheck/apply", headers=session)
-        assert status == 200, doc
-        assert doc["saved"] is True and doc["restart_needed"] is True, doc
-        assert doc["rom"] == RETURN_ROM and abs(doc["offset"] - FLOW_ERROR_K) <= 0.02, doc
-        applied = doc["offset"]
+        # the first apply: the admin's click on the Sensors page in a real browser
+        applied = _apply_in_browser(board)
         status, cfg, _h = request(board, "GET", "/api/config", headers=session)
         assert status == 200 and cfg["_restart_needed"] is True, cfg
         assert cfg["onewire"]["offsets"] == {RETURN_ROM: applied}, cfg["onewire"]
         # a second click before the restart (the same learned offset, measured with the running
         # offsets) sets the same value again: it must not double the correction
         status, doc, _h = request(board, "POST", "/api/dtcheck/apply", headers=session)
-        assert status == 200 and doc["offset"] == applied, doc
+        assert status == 200, doc
+        assert doc["saved"] is True and doc["restart_needed"] is True, doc
+        assert doc["rom"] == RETURN_ROM and doc["offset"] == applied, doc
         cfg = request(board, "GET", "/api/config", headers=session)[1]
         assert cfg["onewire"]["offsets"] == {RETURN_ROM: applied}, cfg["onewire"]
         # saved, not applied yet: the running board still uses its old offsets
