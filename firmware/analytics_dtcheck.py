@@ -8,7 +8,7 @@ settle_s [900 s], and only if the mean water temperature moved less than max_rat
 [0.05 K/min] since the previous sample: in a cooling pipe the transport delay between the two
 sensors would otherwise show up as an offset (rate x delay). The estimate is the median of the
 last `size` [64] samples, published after min_samples [15]. It is only ever offered on the
-settings page; nothing here changes a reading.
+dashboard's Sensors page (POST /api/dtcheck/apply, by an admin); nothing here changes a reading.
 
 Known bias: heat lost from the outdoor unit while idle makes the true difference slightly
 negative (about -0.04 K for 50 W at 20 l/min), which is below a DS18B20's 0.0625 K step.
