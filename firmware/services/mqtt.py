@@ -47,6 +47,11 @@ class _Pipe:
     def __init__(self, size=TX_SIZE):
         self.buf = bytearray(size)
         self.mv = memoryview(self.buf)
+        self.reset()
+
+    def reset(self):
+        """Empty, for a new connection: the same buffer (a fresh 3 KB block per reconnect can
+        fail on a fragmented WROOM-32 heap that has far more than 3 KB free)."""
         self.start = 0  # first byte not sent yet
         self.end = 0  # end of what is queued
         self.rx = b""
@@ -222,7 +227,7 @@ class MqttService:
             except Exception:
                 pass
         self.sock = None
-        self.pipe = _Pipe()  # whatever was not sent is gone with the connection
+        self.pipe.reset()  # whatever was not sent is gone with the connection
         self.client.sock = self.pipe
         self.ping_sent = None
         # live readings the broker never confirmed go back into the buffer

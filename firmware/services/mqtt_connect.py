@@ -73,14 +73,13 @@ def _read_connack(svc):
 
 async def connect(svc):
     """Connect svc (an MqttService) to its broker; raises OSError / MqttRefused."""
-    from firmware.services.mqtt import _Pipe
     cfg = svc.cfg
     deadline = time.ticks_add(time.ticks_ms(), cfg["connect_timeout_s"] * 1000)
     svc.sock = await _open(svc, cfg["host"], cfg["port"], deadline)
     svc._mark("connack")
     svc.rx = bytearray()
     svc.skip = 0
-    svc.pipe = _Pipe()
+    svc.pipe.reset()
     svc.client.sock = svc.pipe
     status = topics.status_topic(svc.node)
     svc.pipe.write(mqtt_packets.connect_packet(

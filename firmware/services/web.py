@@ -74,13 +74,27 @@ class _Guarded:
 
 
 class _App(Microdot):
+    def __init__(self, log):
+        super().__init__()
+        self.log = log
+
     def find_route(self, req):
         if len(req.path) > MAX_PATH:
             return 404, "", None
         return super().find_route(req)
 
     async def handle_request(self, reader, writer):
-        await super().handle_request(_Guarded(reader), writer)  # type: ignore[arg-type]
+        try:
+            await super().handle_request(_Guarded(reader), writer)  # type: ignore[arg-type]
+        except MemoryError:
+            # out of heap while writing an answer already begun (a streamed body): the client
+            # sees it cut short; one log line, not a traceback from the task
+            gc.collect()
+            self.log.warning("http: out of memory while answering; connection closed")
+            try:
+                await writer.aclose()
+            except Exception:
+                pass
 
 
 def forward_stats(ctx):
@@ -124,11 +138,14 @@ def state_document(ctx):
         doc["forward"] = forward
     # A snapshot now (small tuples, one consistent moment), written out a channel at a time.
     snap = [(ch.name, ch.value, ch.unit, ch.wall, ch.status) for ch in ctx.store.channels.values()]
-    return Response(_stream_state(doc, snap), headers={"Content-Type": "application/json"})
+    # the head (~1 KB) is made here, in the handler: short of heap, the client gets a 503
+    # rather than a 200 cut short
+    head = json.dumps(doc)[:-1] + ', "channels": {'
+    return Response(_stream_state(head, snap), headers={"Content-Type": "application/json"})
 
 
 def _stream_state(head, snap):
-    yield json.dumps(head)[:-1] + ', "channels": {'
+    yield head
     head = None
     sep = ""
     for name, value, unit, wall, status in snap:
@@ -215,7 +232,7 @@ class Web:
         Request.max_content_length = MAX_UPLOAD
         Request.max_body_length = MAX_BODY
         Request.max_readline = MAX_LINE
-        app = self.app = _App()
+        app = self.app = _App(ctx.log)
         # Microdot prints a traceback for every request it cannot parse: one short log line instead
         # (cut: the text may quote the client's header, up to MAX_LINE, and the log ring keeps 40)
         import microdot.microdot as md

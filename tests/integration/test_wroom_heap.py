@@ -9,7 +9,7 @@ configuration, which does not fit, the board does not limp on with every service
 starved: it restarts, and after three such boots comes up in safe mode saying why.
 With a firmware built with ROMFS (emulator --romfs: bytecode imported in place, not into
 the heap) the core, four DS18B20 and MQTT with Home Assistant discovery run at 150K with
-more than 25 KB free.
+more than 25 KB free, no service crashing.
 """
 import json
 import os
@@ -81,7 +81,9 @@ def test_with_romfs_the_core_four_ds18b20_and_mqtt_run_at_wroom_heap():
         full = get_json(board.http_port, "/api/state?full=1")
         text = console(board)
         assert board.boots == [1] and not state["safe_mode"] and full["failed_services"] == {}, text[-2000:]
-        assert "MemoryError" not in text
+        # a request may find no heap (a 503, or a streamed answer cut short: one log line); no
+        # service may crash, nothing may print a traceback
+        assert "crashed" not in text and "Traceback" not in text, text[-2000:]
         assert full["mqtt"]["connected"] and full["free_heap"] >= 25 * 1024, (full["mqtt"], full["free_heap"])
         topics = {m[0] for m in sub.messages}
         assert "emon/hpmon/heatpump_flowT" in topics and any(t.startswith("homeassistant/") for t in topics)
