@@ -48,8 +48,10 @@ def _crossings(track, t0, t1, level, upward):
 
 @pytest.fixture(scope="module")
 def day_run(broker):
-    board = start_board(SCENARIO, broker_port=broker.port, heap="2M", speed=SPEED)
+    # subscribed before the board boots: at 900 x its first midnight can come within a second
+    # of boot, and a summary published before the subscription would never reach the test
     sub = Subscriber(broker.port, "hpmon/+/daily")
+    board = start_board(SCENARIO, broker_port=broker.port, heap="2M", speed=SPEED)
     try:
         first = _wait_totals(board)
         end = datetime.datetime(2026, 3, 11, 0, 2, tzinfo=datetime.timezone.utc).timestamp()
