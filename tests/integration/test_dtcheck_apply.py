@@ -22,6 +22,7 @@ from firmware.heat import HeatCalc
 from tests.browser import DESKTOP, Browser
 from tests.helpers import ap_password, console, get_json, start_board, wait_state, write_scenario
 from tests.integration.test_dashboard_browser import _login, _no_js_errors
+from tests.integration.test_web_api import request as web_request
 from tools import paths
 
 BASE = os.path.join(paths.ROOT, "scenarios", "heat-vfs.json")
@@ -60,23 +61,9 @@ def _scenario():
 
 
 def request(board, method, path, body=None, headers=None, timeout=10):
-    """(status, parsed JSON or raw bytes, lower-cased headers)."""
-    conn = http.client.HTTPConnection("127.0.0.1", board.http_port, timeout=timeout)
-    try:
-        data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
-        hdrs = dict(headers or {})
-        if data is not None:
-            hdrs.setdefault("Content-Type", "application/json")
-        conn.request(method, path, body=data, headers=hdrs)
-        resp = conn.getresponse()
-        raw = resp.read()
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            parsed = raw
-        return resp.status, parsed, {k.lower(): v for k, v in resp.getheaders()}
-    finally:
-        conn.close()
+    """(status, parsed JSON or raw bytes, lower-cased headers): test_web_api's request."""
+    status, hdrs, parsed = web_request(board, method, path, body, headers, timeout)
+    return status, parsed, hdrs
 
 
 def basic():
