@@ -39,3 +39,22 @@ def test_the_heat_register_never_runs_back_in_a_defrost():
     assert all(b >= a for a, b in zip(heat, heat[1:]))
     assert heat[-1] - net[-1] > 0  # the defrosts' energy, not subtracted from the register
 
+
+
+def test_prewarm_builds_every_track_the_simulators_can_ask_for():
+    """The emulator charges the firmware's heap budget with nothing the simulator makes later:
+    after prewarm(), reading any value of the scenario creates no new track."""
+    import json
+    import os
+    with open(os.path.join(paths.ROOT, "scenarios", "default.json")) as f:
+        scenario = json.load(f)
+    world = simworld.World(scenario)
+    world.prewarm()
+    built = len(world._tracks)
+    assert built > 10
+    asked = ["mains.vrms", "mains.freq_hz", "ct.0.real_power_w", "ct.0.pf", "heat_meter.flowT"]
+    asked += ["temperatures." + rom for rom in scenario["temperatures"]]
+    asked += [path for event in scenario["timeline"] for path in event.get("set", {})]
+    for path in asked:
+        world.get(path)
+    assert len(world._tracks) == built

@@ -18,6 +18,9 @@ _base = gc.mem_alloc()
 # gives the firmware a contiguous heap of --heap bytes, as a fresh board has.
 _target = os.getenv("HPMON_HEAP_TARGET")
 _reserve = bytearray(int(_target) - _base) if _target else None
+if _reserve is not None and os.getenv("HPMON_IMPORT_CENSUS"):
+    import uctypes  # where the firmware's heap lies, for the census's block map (mem_info(1))
+    print("import-census-reserve %x %d" % (uctypes.addressof(_reserve), len(_reserve)))
 
 # A firmware built with ROMFS (emulator --romfs): the image, in the heap the emulator added for
 # it (a flash partition on the board), mounted at /rom; the firmware package and its libraries
@@ -38,7 +41,7 @@ if _romfs:
 import simworld  # noqa: E402
 
 _world = simworld.world()
-for _name in ("socket", "machine", "network", "esp32", "ntptime", "sim_analog", "sim_waveforms",
+for _name in ("socket", "select", "machine", "network", "esp32", "ntptime", "sim_analog", "sim_waveforms",
               "_onewire", "onewire", "ds18x20", "sim_onewire_bus"):
     try:
         __import__(_name)
@@ -55,6 +58,13 @@ for _section, _module in (("heat_meter", "sim_mbus_meter"), ("modbus_meter", "si
 # The simulated devices' own state is the world's, not the board's: build it
 # now, before the ballast fixes the firmware's heap budget.
 import machine  # noqa: E402
+
+_world.prewarm()
+try:
+    import sim_waveforms  # noqa: E402
+    sim_waveforms.millivolts(_world, "vac", 0)
+except ImportError:
+    pass
 
 for _uart in (0, 1, 2):
     machine._devices_on(_uart)
@@ -105,6 +115,45 @@ if _target:
             _size //= 2
     _reserve = None
     gc.collect()
+
+# python -m tools.bench heap --modules: each module's import cost, printed as it is imported
+# ("import-census <inclusive B> <own B> <new modules> ..."), measured after a collection. With
+# HPMON_IMPORT_CENSUS=N > 1, the first import after N s also prints the qstr pool (qstr_info).
+if os.getenv("HPMON_IMPORT_CENSUS"):
+    import builtins
+    import sys
+    import time as _time
+
+    import micropython
+
+    _plain_import = builtins.__import__
+    _children = [0]
+    _census_start = _time.time()
+    _census_snap = [int(os.getenv("HPMON_IMPORT_CENSUS"))]
+
+    def _census_import(name, globals=None, locals=None, fromlist=(), level=0):
+        if _census_snap[0] > 1 and _time.time() - _census_start >= _census_snap[0]:
+            _census_snap[0] = 0
+            print("import-census-snapshot modules %s" % ",".join(sys.modules))
+            micropython.qstr_info()
+            gc.collect()
+            micropython.mem_info(1)
+        known = list(sys.modules)
+        _children.append(0)
+        gc.collect()
+        before = gc.mem_alloc()
+        try:
+            return _plain_import(name, globals, locals, fromlist, level)
+        finally:
+            gc.collect()
+            cost = gc.mem_alloc() - before
+            nested = _children.pop()
+            _children[-1] += cost
+            new = [m for m in sys.modules if m not in known]
+            if new:
+                print("import-census %d %d %s %s" % (cost, cost - nested, ",".join(new), name))
+
+    builtins.__import__ = _census_import
 
 for _code in _sources:
     exec(_code, _globals)

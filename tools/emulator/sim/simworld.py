@@ -124,6 +124,27 @@ class World:
             events.sort(key=lambda e: e[0])
         self.rng = random.Random(seed) if hasattr(random, "Random") else _Rng(seed)
 
+    def prewarm(self):
+        """Build every value track now: the simulator's state must be allocated before the
+        emulator fixes the firmware's heap budget (_sim_boot), not lazily inside it."""
+        paths = list(self._events)
+
+        def walk(node, prefix):
+            if isinstance(node, dict):
+                for key, value in node.items():
+                    walk(value, prefix + str(key) + ".")
+            elif isinstance(node, list):
+                for pos in range(len(node)):
+                    walk(node[pos], prefix + str(pos) + ".")
+            elif isinstance(node, (int, float)) and not isinstance(node, bool):
+                paths.append(prefix[:-1])
+
+        for key, value in self.scenario.items():
+            if key not in ("config", "timeline", "faults"):
+                walk(value, key + ".")
+        for path in paths:
+            self._track(path)
+
     def now_ms(self):
         return (_wall_ms() - self._t0) * self.speed
 
