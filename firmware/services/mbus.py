@@ -18,7 +18,6 @@ import asyncio
 import time
 
 from firmware import config as configmod
-from firmware import transient
 
 OK = "ok"  # mbus_master.OK
 # The poll/scan steps (services/mbus_poll), the master driver, the frame and the record
@@ -103,8 +102,9 @@ class MBusService:
         mm = sys.modules.get("firmware.drivers.mbus_master")
         if mm is not None:
             mm.drop_codec()
+        from firmware.transient import forget
         for pkg, name in _TRANSIENT:
-            transient.forget(pkg + "." + name)
+            forget(pkg + "." + name)
 
     def _checkin(self):
         if self.supervisor is not None:
@@ -120,19 +120,16 @@ class MBusService:
     async def _scan(self, mode):
         if self.uart is None:
             return
-        await transient.take("mbus", self._checkin)
         try:
             poll, _mm, master = self._open()
             await poll.scan(self, master, mode)
         finally:
             self._close()
-            transient.give("mbus")
 
     # ------------------------------------------------------------ polling
     async def _poll(self, m):
         if self.uart is None:
             return
-        await transient.take("mbus", self._checkin)
         try:
             poll, mm, master = self._open()
             st, out = await poll.exchange(self, mm, master, m)
@@ -142,7 +139,6 @@ class MBusService:
                 poll.failed(self, m, st)
         finally:
             self._close()
-            transient.give("mbus")
 
     async def run(self, supervisor=None):
         self.supervisor = supervisor

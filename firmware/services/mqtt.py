@@ -28,7 +28,7 @@ import gc
 import random
 import time
 
-from firmware import mqtt_codec, topics, transient
+from firmware import mqtt_codec, topics
 
 LOOP_MS = 100
 TX_SIZE = 3072  # the send buffer (allocated once); what does not fit waits
@@ -100,7 +100,8 @@ class _Pipe:
 
 def _unload(name):
     """Forget a module imported only for a moment (heap on a WROOM-32)."""
-    transient.forget(name)
+    from firmware.transient import forget
+    forget(name)
 
 
 class MqttService:
@@ -210,14 +211,12 @@ class MqttService:
     # ------------------------------------------------------------ connection
     async def _connect(self):
         # connection set-up lives in its own module, in memory only while it runs
-        await transient.take("mqtt", max_wait_ms=10000)  # one transient module set at a time
+        from firmware.services import mqtt_connect
         try:
-            from firmware.services import mqtt_connect
             await mqtt_connect.connect(self)
         finally:
             _unload("firmware.services.mqtt_connect")
             _unload("firmware.mqtt_packets")
-            transient.give("mqtt")
 
     def _drop(self, exc, quiet=False):
         was = self.connected
@@ -229,7 +228,6 @@ class MqttService:
                 pass
         self.sock = None
         self.pipe.reset()  # whatever was not sent is gone with the connection
-        self._end_discovery()  # the configs go again after the next connect
         self.client.sock = self.pipe
         self.ping_sent = None
         # live readings the broker never confirmed go back into the buffer
@@ -468,17 +466,13 @@ class MqttService:
         if self.disc_at is not None and time.ticks_diff(now, self.disc_at) >= 0:
             self.disc_at = None
             self._queue_discovery()
-        if not self.disc_queue or self.pipe.pending() > TX_BATCH or not transient.try_take("ha"):
-            return  # (a meter poll or a connect holds the transient slot: next time)
+        if not self.disc_queue or self.pipe.pending() > TX_BATCH:
+            return
         from firmware import ha_discovery  # only while configs are being sent
         ip = self.wifi.state().get("ip") if self.wifi is not None else None
         ha_discovery.publish_some(self, _uid(), "http://%s/" % (ip or "192.168.4.1"))
         if not self.disc_queue:
-            self._end_discovery()
-
-    def _end_discovery(self):
-        _unload("firmware.ha_discovery")
-        transient.give("ha")
+            _unload("firmware.ha_discovery")
 
     # ------------------------------------------------------------ commands
     def _on_message(self, topic, msg):
