@@ -1,5 +1,5 @@
 """A simulated day on the emulated board, time-compressed (--speed): scenarios/day.json from
-23:55 on 2026-03-09 to just after midnight on 2026-03-11, class-1 meters (Modbus elec, M-Bus
+23:50 on 2026-03-09 to just after midnight on 2026-03-11, class-1 meters (Modbus elec, M-Bus
 heat in Wh). The daily summary of 2026-03-10 (MQTT hpmon/<node>/daily, retained) is compared
 with the scenario's truth: COP within 0.5 %, starts and defrosts exact, the day's energies
 within 0.3 %; the persistent totals (heatpump_elec_wh/heat_wh) follow the meters' registers
