@@ -4,10 +4,11 @@ Boots the firmware (an mpy-cross build of the working tree) once with every
 optional input off, then once per feature, on a generous heap, and prints the
 heap in use in the steady state (the least of the samples 15-36 s after boot, each
 taken after a collection), the difference each feature makes, and the typical WROOM
-configuration against the 150K stand-in (target: >= 25 KB free). Figures are for the 64-bit emulator. --romfs measures a
-firmware built with ROMFS (emulator --romfs): bytecode imported in place, not into the heap.
---modules instead boots the typical configuration once and prints what each module's import
-costs (its own share, without the modules it imports) and what the running services hold beyond that.
+configuration against the 150K stand-in (target: >= 25 KB free). Figures are for the
+64-bit emulator. --romfs measures a firmware built with ROMFS (emulator --romfs): bytecode
+imported in place, not into the heap. --modules instead boots the typical configuration once
+and prints what each module's import costs (its own share, without the modules it imports)
+and the firmware's live heap blocks by kind.
 """
 import argparse
 import json
@@ -76,14 +77,7 @@ def module_census(base, settle_s, broker_port, romfs):
         text = console(board)
     finally:
         board.stop()
-    snapshot = re.search(r"import-census-snapshot modules (\S+)", text)
-    resident = set(snapshot.group(1).split(",")) if snapshot else set()
-    costs = {}  # module -> [own bytes at its first import, times imported]
-    for _, own, new, name in re.findall(r"import-census (-?\d+) (-?\d+) (\S+) (\S+)", text):
-        new = new.split(",")
-        module = name if name in new else next((m for m in new if m.endswith("." + name)), new[0])
-        entry = costs.setdefault(module, [int(own), 0])
-        entry[1] += 1
+    costs, resident = import_costs(text)
     used = BIG_HEAP - state["free_heap"]
     print("typical configuration%s: %d B in use after %d s" % (" (ROMFS)" if romfs else "", used, settle_s))
     print("%9s  %s" % ("own B", "module (own: without the modules it imports)"))
@@ -100,6 +94,21 @@ def module_census(base, settle_s, broker_port, romfs):
         print("live heap blocks in the firmware's part of the heap, by kind (gc block map, mem_info(1)):")
         for kind, size in sorted(kinds.items(), key=lambda kv: -kv[1]):
             print("%9d  %s" % (size, BLOCK_KINDS.get(kind, kind)))
+
+
+def import_costs(text):
+    """From the emulator's census lines: ({module: [own bytes at its first import, times
+    imported]}, set of the modules loaded at the snapshot, empty if there was none)."""
+    snapshot = re.search(r"import-census-snapshot modules (\S+)", text)
+    resident = set(snapshot.group(1).split(",")) if snapshot else set()
+    costs = {}
+    for _, own, new, name in re.findall(r"import-census (-?\d+) (-?\d+) (\S+) (\S+)", text):
+        new = new.split(",")
+        # `from firmware import x` names the package: the module is the new one ending in .x
+        module = name if name in new else next((m for m in new if m.endswith("." + name)), new[0])
+        entry = costs.setdefault(module, [int(own), 0])
+        entry[1] += 1
+    return costs, resident
 
 
 # the letters of MicroPython's gc block map (py/gc.c gc_dump_alloc_table)
