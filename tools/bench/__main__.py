@@ -1,8 +1,8 @@
-"""python -m tools.bench <benchmark> [options]: print figures. Benchmarks: power, heap, web, soak."""
+"""python -m tools.bench <benchmark> [options]: print figures. Benchmarks: power, heap, heap32, web, soak."""
 import sys
 
 BENCHMARKS = {"power": "tools.bench.power", "heap": "tools.bench.heap", "web": "tools.bench.web",
-              "soak": "tools.bench.soak"}
+              "soak": "tools.bench.soak", "heap32": "tools.bench.heap32"}
 
 
 def main(argv=None):
