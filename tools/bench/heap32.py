@@ -163,7 +163,7 @@ def report(unix, wasm):
         print("the typical configuration's modules alone take %d B of a 32-bit heap (a WROOM-32 has about %d B);"
               % (total32, WROOM_HEAP))
         print("at this factor a WROOM-32's %d B is --heap %dK on the emulator, not 150K"
-              % (WROOM_HEAP, WROOM_HEAP * factor // 1024))
+              % (WROOM_HEAP, round(WROOM_HEAP * factor / 1024)))
     for port, result in (("unix", unix), ("wasm32", wasm)):
         for error in result["errors"]:
             print("%s: %s" % (port, error))
