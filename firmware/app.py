@@ -37,7 +37,7 @@ class Context:
         # 240 samples (4 h) on a WROVER, about 70 (70 min) on a WROOM-32.
         points = min(cfg["web"]["history_points"], gc.mem_free() // 64 // (4 + 4 * len(HISTORY_CHANNELS)))
         self.store = Store(history_size=points, history_channels=HISTORY_CHANNELS)
-        self.board = boardmod.Board(cfg["pins"])
+        self.board = boardmod.Board(cfg["pins"], boardmod.psram_gpios())
         self.supervisor = None
         self.services = {}
         self.failed = {}     # service name -> why it could not start

@@ -8,6 +8,23 @@ import machine
 # GPIO of the BOOT button on ESP32 DevKits; also the default "button" pin.
 BOOT_BUTTON = 0
 
+# On a module with PSRAM (ESP32-WROVER) GPIO 16 and 17 are the PSRAM's chip select and clock
+# (ESP32-WROVER-E datasheet, pin description: NC on the module; ESP-IDF's default
+# CONFIG_D0WD_PSRAM_CS_IO / CLK_IO). Driving them takes the heap away: the chip panics.
+PSRAM_GPIOS = (16, 17)
+UART2_DEFAULT_TX = 17  # the ESP32 port's UART 2 pins when none are given: TX 17, RX 16
+# Only the PSRAM gives ESP-IDF a data heap region this big (internal RAM regions are < 200 KB).
+PSRAM_REGION_BYTES = 1024 * 1024
+
+
+def psram_gpios():
+    """The GPIOs this module's PSRAM uses: PSRAM_GPIOS when ESP-IDF has a PSRAM heap region."""
+    import esp32
+    for region in esp32.idf_heap_info(esp32.HEAP_DATA):
+        if region[0] >= PSRAM_REGION_BYTES:
+            return PSRAM_GPIOS
+    return ()
+
 
 def boot_button_held(gpio=BOOT_BUTTON):
     """True while the (active-low) button is pressed; used by boot.py for safe mode."""
@@ -15,12 +32,23 @@ def boot_button_held(gpio=BOOT_BUTTON):
 
 
 class Board:
-    def __init__(self, pins):
+    def __init__(self, pins, reserved=()):
         self.pins = pins
+        self.reserved = reserved  # GPIOs the module itself uses (psram_gpios())
 
     def gpio(self, name):
         gpio = self.pins.get(name, -1)
-        return None if gpio is None or gpio < 0 else gpio
+        if gpio is None or gpio < 0:
+            return None
+        self._check(gpio, "pins." + name)
+        return gpio
+
+    def _check(self, gpio, what):
+        """A ValueError, not a panic, for a GPIO the module keeps for itself: the service that
+        wanted it does not start (on the status page) and the rest of the board runs."""
+        if gpio in self.reserved:
+            raise ValueError("%s: GPIO %d drives the PSRAM on this module (ESP32-WROVER); wire the device to "
+                             "a free GPIO and set it in Settings (hardware/pinout.md)" % (what, gpio))
 
     def output(self, name, value=0):
         gpio = self.gpio(name)
@@ -54,6 +82,8 @@ class Board:
                   "rx": rx, "timeout": 0, "rxbuf": rxbuf}
         if tx is not None:
             kwargs["tx"] = tx
+        elif uart_id == 2:
+            self._check(UART2_DEFAULT_TX, "pins.%s (-1: UART 2 keeps its default TX pin)" % tx_name)
         if invert:
             kwargs["invert"] = invert
         return machine.UART(uart_id, **kwargs)
@@ -64,6 +94,7 @@ class Board:
         buses = []
         for gpio in self.pins.get("onewire", []):
             if gpio is not None and gpio >= 0:
+                self._check(gpio, "pins.onewire")
                 buses.append((gpio, onewire.OneWire(machine.Pin(gpio))))
         return buses
 
@@ -113,10 +144,11 @@ class Board:
         import esp32
         return esp32.NVS(namespace)
 
-    def gpio_input(self, gpio, pull_up=True):
+    def gpio_input(self, gpio, pull_up=True, what="analytics.dhw_gpio"):
         """A digital input on a GPIO given outside the pin map (e.g. analytics.dhw_gpio)."""
         if gpio is None or gpio < 0:
             return None
+        self._check(gpio, what)
         if pull_up:
             return machine.Pin(gpio, machine.Pin.IN, machine.Pin.PULL_UP)
         return machine.Pin(gpio, machine.Pin.IN)

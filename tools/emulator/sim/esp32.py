@@ -128,7 +128,12 @@ def mcu_temperature():
 
 
 def idf_heap_info(capabilities):
-    return [(110000, 60000, 50000, 40000)]
+    """(total, free, largest free block, least free) per ESP-IDF heap region. A module with PSRAM
+    (scenario "board": {"psram": true}) adds the PSRAM's 4 MB region."""
+    regions = [(110000, 60000, 50000, 40000)]
+    if machine._psram_gpios():
+        regions.append((4192156, 120000, 110000, 100000))
+    return regions
 
 
 HEAP_DATA = 4

@@ -93,6 +93,27 @@ def deepsleep(ms=0):
     _exit(EXIT_HARD_RESET)
 
 
+# ---------------------------------------------------------------- PSRAM
+
+_psram = []
+
+
+def _psram_gpios():
+    """GPIOs wired to the module's PSRAM: 16 (CS) and 17 (CLK) on an ESP32-WROVER (scenario
+    "board": {"psram": true}), none on a WROOM-32."""
+    if not _psram:
+        _psram.append((16, 17) if _world().scenario.get("board", {}).get("psram") else ())
+    return _psram[0]
+
+
+def _claim(gpio):
+    """Using a PSRAM pin as a GPIO cuts the chip off its heap: it panics and resets."""
+    if gpio in _psram_gpios():
+        print("[sim] Guru Meditation Error: GPIO %d is the PSRAM's; cache access to the heap failed: "
+              "panic, resetting" % gpio)
+        _exit(EXIT_HARD_RESET)
+
+
 # ---------------------------------------------------------------- watchdog
 
 _wdt_deadline = None
@@ -164,6 +185,7 @@ class Pin:
     def __init__(self, id, mode=-1, pull=-1, value=None, **kw):
         if not isinstance(id, int) or not 0 <= id <= 39 or id in (20, 24, 28, 29, 30, 31):
             raise ValueError("invalid pin")
+        _claim(id)
         self._id = id
         self._mode = mode
         self._pull = pull
@@ -416,6 +438,10 @@ class UART(io.IOBase):
         self._stop = stop
         self._invert = kw.get("invert", 0)
         self._timeout = kw.get("timeout", 0)
+        # a pin not given is the UART's default: UART 2 uses 17 (TX) and 16 (RX) on the ESP32 port
+        for name, default in (("tx", 17), ("rx", 16)):
+            pin = kw.get(name, default if self._id == 2 else None)
+            _claim(pin._id if isinstance(pin, Pin) else pin)
         for dev in self._devices:
             dev.configure(baudrate, bits, parity, stop, self._invert)
 
