@@ -68,6 +68,7 @@ except ImportError:
 
 for _uart in (0, 1, 2):
     machine._devices_on(_uart)
+machine._psram_gpios()  # whether the module has PSRAM (scenario "board"), decided once
 try:
     import sim_onewire_bus  # noqa: E402
     _gpios = set(int(g) for g in (_world.scenario.get("onewire_buses") or {}).values())
