@@ -144,7 +144,7 @@ class Board:
         import esp32
         return esp32.NVS(namespace)
 
-    def gpio_input(self, gpio, pull_up=True, what="analytics.dhw_gpio"):
+    def gpio_input(self, gpio, pull_up=True, what="a GPIO input"):
         """A digital input on a GPIO given outside the pin map (e.g. analytics.dhw_gpio)."""
         if gpio is None or gpio < 0:
             return None

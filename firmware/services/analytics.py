@@ -348,7 +348,7 @@ class AnalyticsService:
     def _setup_dhw(self, board):
         how = self.acfg.get("dhw", "none")
         if how == "gpio":
-            self._dhw_pin = board.gpio_input(self.acfg.get("dhw_gpio", -1))
+            self._dhw_pin = board.gpio_input(self.acfg.get("dhw_gpio", -1), what="analytics.dhw_gpio")
         elif how == "flow":
             from firmware.analytics_state import DhwFlowRule
             self._dhw_rule = DhwFlowRule(self.acfg["dhw_on_above_c"], self.acfg["dhw_off_below_c"])

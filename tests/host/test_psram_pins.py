@@ -32,7 +32,7 @@ no_tx = board.Board(dict(pins, mbus_tx=-1, mbus_rx=35), reserved)
 for what, make in (("mbus", lambda: b.uart(2, "mbus_tx", "mbus_rx", 2400)),
                    ("no tx", lambda: no_tx.uart(2, "mbus_tx", "mbus_rx", 2400)),
                    ("onewire", lambda: board.Board(dict(pins, onewire=[4, 16]), reserved).onewire_buses()),
-                   ("dhw", lambda: b.gpio_input(17))):
+                   ("dhw", lambda: b.gpio_input(17, what="analytics.dhw_gpio"))):
     try:
         make()
         print(what, "opened")
