@@ -69,7 +69,7 @@ class Board:
     def nvs(self, ns):
         return NVS(ns)
 
-    def gpio_input(self, gpio, pull_up=True):
+    def gpio_input(self, gpio, pull_up=True, what=""):
         return None
 
 
