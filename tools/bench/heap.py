@@ -63,20 +63,25 @@ def measure(base, enabled, heap=BIG_HEAP, settle_s=15, broker_port=None, romfs=F
         board.stop()
 
 
-def module_census(base, settle_s, broker_port, romfs):
-    """Boot the typical configuration with the emulator's import census on; print the imports' costs."""
+def census_boot(scenario, settle_s, broker_port, romfs=False):
+    """Boot a scenario on a big heap with the emulator's import census on (its snapshot 3 s
+    before settle_s); (console text, the state at settle_s)."""
     from tests.helpers import console, start_board, wait_state
     os.environ["HPMON_IMPORT_CENSUS"] = str(max(2, settle_s - 3))
     try:
-        board = start_board(feature_scenario(base, TYPICAL), heap="%d" % BIG_HEAP, broker_port=broker_port,
-                            romfs=romfs)
+        board = start_board(scenario, heap="%d" % BIG_HEAP, broker_port=broker_port, romfs=romfs)
     finally:
         del os.environ["HPMON_IMPORT_CENSUS"]
     try:
         state = wait_state(board.http_port, lambda s: s["uptime_s"] >= settle_s, timeout=settle_s + 60)
-        text = console(board)
+        return console(board), state
     finally:
         board.stop()
+
+
+def module_census(base, settle_s, broker_port, romfs):
+    """Boot the typical configuration with the emulator's import census on; print the imports' costs."""
+    text, state = census_boot(feature_scenario(base, TYPICAL), settle_s, broker_port, romfs)
     costs, resident = import_costs(text)
     used = BIG_HEAP - state["free_heap"]
     print("typical configuration%s: %d B in use after %d s" % (" (ROMFS)" if romfs else "", used, settle_s))

@@ -37,7 +37,7 @@ WROOM_HEAP = 100 * 1024  # reference/micropython-esp32.md 2.10: budget about 100
 # The chart ring is sized at boot to 1/64 of the free heap (firmware/app.py): on a big heap it
 # would hold 240 points (6.7 KB), on a WROOM-32 about 40. Fixed at 40 here for both ports.
 WROOM_HISTORY_POINTS = 40
-HEAP = 4 * 1024 * 1024
+HEAP = 4 * 1024 * 1024  # the probes' heap: room for any import
 
 
 def counted(module):
@@ -118,18 +118,8 @@ def run_wasm(node, firmware, scenario, held, transient, work):
 
 def census_order(scenario, broker_port):
     """The typical configuration's modules in first-import order: (held, transient)."""
-    from tests.helpers import console, start_board, wait_state
-    from tools.bench.heap import import_costs
-    os.environ["HPMON_IMPORT_CENSUS"] = "20"  # after the boot's discovery burst
-    try:
-        board = start_board(scenario, heap="%d" % HEAP, broker_port=broker_port)
-    finally:
-        del os.environ["HPMON_IMPORT_CENSUS"]
-    try:
-        wait_state(board.http_port, lambda s: s["uptime_s"] >= 23, timeout=90)
-        text = console(board)
-    finally:
-        board.stop()
+    from tools.bench.heap import census_boot, import_costs
+    text, _state = census_boot(scenario, 23, broker_port)  # snapshot at 20 s: after the discovery burst
     costs, resident = import_costs(text)
     held = [m for m in costs if counted(m) and m in resident]
     transient = [m for m in costs if counted(m) and m not in resident]
